@@ -1,0 +1,32 @@
+# cxflow: `make up` starts the whole local stack, `make test` runs the suite. Both install into .venv first.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: up test install protos check-protos clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Re-install whenever pyproject.toml changes; the stamp keeps repeated `make up` fast.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $@
+
+install: $(VENV)/.installed
+
+up: install
+	$(BIN)/python -m cxflow.stack
+
+test: install check-protos
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+protos: install
+	$(BIN)/python scripts/generate_protos.py
+
+check-protos: install
+	$(BIN)/python scripts/generate_protos.py --check
+
+clean:
+	rm -rf $(VENV) .data .pytest_cache .hypothesis

@@ -1,0 +1,1 @@
+"""cxflow services: ingestion, directory and notification, plus what they share in services.common."""

@@ -1,0 +1,1 @@
+"""What every cxflow service shares: settings, logging, database, auth and the gRPC server bootstrap."""

@@ -1,0 +1,78 @@
+"""A contact write (absent fields untouched, embedded data merged key by key) and how it applies to a stored contact."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from services.directory.dedup import IDENTITY_FIELDS, normalize
+from services.directory.errors import InvalidDirectoryRequest
+from services.directory.models import Contact, utc_now
+
+# JSON numbers beyond this lose integer precision, so they stay floats.
+_MAX_EXACT_INTEGER = 2**53
+
+
+@dataclass(frozen=True)
+class ContactWrite:
+    """The fields of one upsert; None means "not given" and leaves the stored value alone."""
+
+    first_name: str | None = None
+    last_name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    ext_ref: str | None = None
+    language: str | None = None
+    unsubscribed: bool | None = None
+    embedded_data: dict[str, Any] = field(default_factory=dict)
+
+    def normalized_identity(self) -> dict[str, str | None]:
+        return {name: normalize(name, getattr(self, attribute)) for name, attribute in IDENTITY_FIELDS.items()}
+
+
+def check_embedded_data(values: dict[str, Any], field_prefix: str = "contact.embedded_data") -> dict[str, Any]:
+    """Embedded data holds strings, numbers and booleans only; integral numbers are kept as integers."""
+    checked: dict[str, Any] = {}
+    for key, value in values.items():
+        where = f"{field_prefix}.{key}"
+        if not key:
+            raise InvalidDirectoryRequest(field_prefix, "keys must not be empty")
+        if isinstance(value, bool) or isinstance(value, str):
+            checked[key] = value
+        elif isinstance(value, (int, float)):
+            if isinstance(value, float) and not math.isfinite(value):
+                raise InvalidDirectoryRequest(where, "numbers must be finite")
+            if isinstance(value, float) and value.is_integer() and abs(value) <= _MAX_EXACT_INTEGER:
+                value = int(value)
+            checked[key] = value
+        else:
+            raise InvalidDirectoryRequest(where, "values must be a string, a number or a boolean")
+    return checked
+
+
+def normalized_identity(contact: Contact) -> dict[str, str | None]:
+    return {
+        "email": contact.email_normalized,
+        "phone": contact.phone_normalized,
+        "extRef": contact.ext_ref_normalized,
+        "firstName": contact.first_name_normalized,
+        "lastName": contact.last_name_normalized,
+    }
+
+
+def apply_write(contact: Contact, write: ContactWrite) -> None:
+    """Sets the given fields (and their normalized forms) and merges embedded data into the stored one."""
+    for name, attribute in IDENTITY_FIELDS.items():
+        value = getattr(write, attribute)
+        if value is not None:
+            setattr(contact, attribute, value)
+            setattr(contact, f"{attribute}_normalized", normalize(name, value))
+    if write.language is not None:
+        contact.language = write.language
+    if write.unsubscribed is not None:
+        contact.unsubscribed = write.unsubscribed
+    if write.embedded_data:
+        # A new dict, so SQLAlchemy sees the JSON column change.
+        contact.embedded_data = {**(contact.embedded_data or {}), **write.embedded_data}
+    contact.updated_at = utc_now()

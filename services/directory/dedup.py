@@ -1,0 +1,64 @@
+"""Deduplication as in Qualtrics XM Directory: ordered rules of identity fields, normalized values, identity keys."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Mapping, Sequence
+
+from services.directory.errors import InvalidDirectoryRequest
+
+MAX_RULES = 3
+
+# Identity field name (as in the API and in search filters) -> Contact attribute.
+IDENTITY_FIELDS: dict[str, str] = {
+    "email": "email",
+    "phone": "phone",
+    "extRef": "ext_ref",
+    "firstName": "first_name",
+    "lastName": "last_name",
+}
+_CASE_INSENSITIVE = frozenset({"email", "firstName", "lastName"})
+_NON_DIGITS = re.compile(r"\D")
+
+
+def normalize(field: str, value: str | None) -> str | None:
+    """The form two values of one field are compared in; None when nothing identifying is left."""
+    if value is None:
+        return None
+    if field == "phone":
+        # "+1 (555) 010-0000" and "15550100000" are the same phone.
+        normalized = _NON_DIGITS.sub("", value)
+    elif field in _CASE_INSENSITIVE:
+        normalized = value.strip().casefold()
+    else:
+        normalized = value.strip()
+    return normalized or None
+
+
+def check_rules(rules: Sequence[Sequence[str]]) -> list[list[str]]:
+    """Validates rules given by field names; returns them with repeated fields dropped (order kept)."""
+    if len(rules) > MAX_RULES:
+        raise InvalidDirectoryRequest("dedup_rules", f"at most {MAX_RULES} rules, got {len(rules)}")
+    checked: list[list[str]] = []
+    for index, fields in enumerate(rules):
+        where = f"dedup_rules[{index}].fields"
+        if not fields:
+            raise InvalidDirectoryRequest(where, "a rule needs at least one field")
+        for name in fields:
+            if name not in IDENTITY_FIELDS:
+                raise InvalidDirectoryRequest(where, f"unknown or unspecified dedup field {name or 'UNSPECIFIED'!r}")
+        checked.append(list(dict.fromkeys(fields)))
+    return checked
+
+
+def identity_keys(rules: Sequence[Sequence[str]], normalized: Mapping[str, str | None]) -> list[tuple[int, str]]:
+    """(rule index, key) for every rule whose fields all have a value; other rules cannot identify anyone."""
+    keys: list[tuple[int, str]] = []
+    for index, fields in enumerate(rules):
+        values = [normalized.get(name) for name in fields]
+        if all(values):
+            payload = json.dumps(list(zip(fields, values)), ensure_ascii=False, separators=(",", ":"))
+            keys.append((index, hashlib.sha256(payload.encode()).hexdigest()))
+    return keys

@@ -1,0 +1,29 @@
+"""Qualtrics-like resource ids (ORG_, POOL_, CID_, CG_ + 15 base62 chars) and the check of ids callers choose."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import string
+
+from services.directory.errors import InvalidDirectoryRequest
+
+ORGANIZATION_PREFIX = "ORG_"
+API_TOKEN_PREFIX = "TKN_"
+DIRECTORY_PREFIX = "POOL_"
+CONTACT_PREFIX = "CID_"
+MAILING_LIST_PREFIX = "CG_"
+
+_BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
+_ID_PATTERN = re.compile(r"[A-Za-z0-9_]{1,64}")
+
+
+def new_id(prefix: str) -> str:
+    return prefix + "".join(secrets.choice(_BASE62) for _ in range(15))
+
+
+def check_chosen_id(value: str, prefix: str, field: str) -> str:
+    """A caller-chosen id must look like one we would issue, so ids stay recognisable by their prefix."""
+    if not value.startswith(prefix) or not _ID_PATTERN.fullmatch(value):
+        raise InvalidDirectoryRequest(field, f"must start with {prefix} and be 1-64 letters, digits or underscores")
+    return value

@@ -1,0 +1,351 @@
+"""Queries and writes of the directory's database; takes an AsyncSession, scopes by organization, never commits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Generic, Sequence, TypeVar
+
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.common.auth import generate_api_token, hash_token, tokens_equal
+from services.directory import ids
+from services.directory.contacts import ContactWrite, apply_write, normalized_identity
+from services.directory.dedup import identity_keys
+from services.directory.errors import (
+    ContactNotFound,
+    DirectoryIdTaken,
+    DirectoryNotFound,
+    MailingListIdTaken,
+    OrganizationNotFound,
+)
+from services.directory.models import (
+    ApiToken,
+    Contact,
+    ContactIdentityKey,
+    Directory,
+    MailingList,
+    MailingListMembership,
+    Organization,
+    utc_now,
+)
+from services.directory.pagination import Page, PagePosition, encode_token
+from services.directory.search import ContactCondition, condition_sql
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class PageOf(Generic[T]):
+    items: list[T]
+    next_page_token: str
+
+
+@dataclass(frozen=True)
+class CountedDirectory:
+    directory: Directory
+    contact_count: int
+
+
+@dataclass(frozen=True)
+class ListedContact:
+    contact: Contact
+    mailing_list_ids: list[str]
+
+
+@dataclass(frozen=True)
+class UpsertOutcome:
+    contact_id: str
+    created: bool
+
+
+class OrganizationRepository:
+    """Organizations and their API tokens (tokens are stored as SHA-256 hashes only)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def create_organization(self, name: str, chosen_id: str | None) -> Organization:
+        if chosen_id:
+            existing = await self._session.get(Organization, chosen_id)
+            if existing is not None:
+                return existing
+        organization = Organization(id=chosen_id or ids.new_id(ids.ORGANIZATION_PREFIX), name=name, created_at=utc_now())
+        self._session.add(organization)
+        await self._session.flush()
+        return organization
+
+    async def get_organization(self, organization_id: str) -> Organization:
+        organization = await self._session.get(Organization, organization_id)
+        if organization is None:
+            raise OrganizationNotFound(organization_id)
+        return organization
+
+    async def create_api_token(self, organization_id: str, name: str) -> tuple[ApiToken, str]:
+        """Returns the stored token and the plain token, which is never stored."""
+        await self.get_organization(organization_id)
+        plain = generate_api_token()
+        token = ApiToken(
+            id=ids.new_id(ids.API_TOKEN_PREFIX),
+            organization_id=organization_id,
+            name=name,
+            token_hash=hash_token(plain),
+            created_at=utc_now(),
+        )
+        self._session.add(token)
+        await self._session.flush()
+        return token, plain
+
+    async def resolve_api_token(self, plain: str) -> str | None:
+        wanted = hash_token(plain)
+        row = (
+            await self._session.execute(
+                select(ApiToken.token_hash, ApiToken.organization_id).where(ApiToken.token_hash == wanted)
+            )
+        ).first()
+        # The index lookup already matched; the constant-time compare keeps the final check timing-neutral.
+        if row is None or not tokens_equal(row.token_hash, wanted):
+            return None
+        return row.organization_id
+
+
+class DirectoryRepository:
+    """Directories, contacts and mailing lists of one organization; every query is scoped to it."""
+
+    def __init__(self, session: AsyncSession, organization_id: str) -> None:
+        self._session = session
+        self._organization_id = organization_id
+
+    # Directories
+
+    async def create_directory(
+        self, name: str, dedup_rules: list[list[str]], is_default: bool, chosen_id: str | None
+    ) -> CountedDirectory:
+        if chosen_id:
+            existing = await self._session.get(Directory, chosen_id)
+            if existing is not None:
+                if existing.organization_id != self._organization_id:
+                    raise DirectoryIdTaken(chosen_id)
+                return await self.get_directory(chosen_id)
+        if is_default:
+            # One default directory per organization, as in XM Directory: the newest default wins.
+            await self._session.execute(
+                update(Directory).where(Directory.organization_id == self._organization_id).values(is_default=False)
+            )
+        directory = Directory(
+            id=chosen_id or ids.new_id(ids.DIRECTORY_PREFIX),
+            organization_id=self._organization_id,
+            name=name,
+            is_default=is_default,
+            dedup_rules=dedup_rules,
+            created_at=utc_now(),
+        )
+        self._session.add(directory)
+        await self._session.flush()
+        return CountedDirectory(directory, 0)
+
+    async def get_directory(self, directory_id: str) -> CountedDirectory:
+        row = (await self._session.execute(self._counted_directories().where(Directory.id == directory_id))).first()
+        if row is None:
+            raise DirectoryNotFound(directory_id)
+        return CountedDirectory(row[0], row[1])
+
+    async def list_directories(self, page: Page) -> PageOf[CountedDirectory]:
+        query = self._counted_directories()
+        rows = (await self._session.execute(_paged(query, Directory, page))).all()
+        return _page_of([CountedDirectory(row[0], row[1]) for row in rows], page, lambda item: item.directory)
+
+    def _counted_directories(self):  # type: ignore[no-untyped-def]
+        contact_count = (
+            select(func.count(Contact.id)).where(Contact.directory_id == Directory.id).correlate(Directory).scalar_subquery()
+        )
+        return select(Directory, contact_count).where(Directory.organization_id == self._organization_id)
+
+    async def _directory(self, directory_id: str) -> Directory:
+        directory = (
+            await self._session.execute(
+                select(Directory).where(Directory.id == directory_id, Directory.organization_id == self._organization_id)
+            )
+        ).scalar_one_or_none()
+        if directory is None:
+            raise DirectoryNotFound(directory_id)
+        return directory
+
+    # Contacts
+
+    async def upsert_contact(self, directory_id: str, write: ContactWrite) -> UpsertOutcome:
+        """Updates the contact the first matching dedup rule finds, else creates one.
+
+        A new contact's identity keys are inserted in the same transaction; when a concurrent writer created
+        the same person first, that insert raises IntegrityError and the caller retries the whole upsert,
+        which then finds the person and becomes an update.
+        """
+        directory = await self._directory(directory_id)
+        rules = directory.dedup_rules or []
+        incoming_keys = identity_keys(rules, write.normalized_identity())
+        match = await self._match(directory_id, incoming_keys)
+        if match is None:
+            now = utc_now()
+            contact = Contact(
+                id=ids.new_id(ids.CONTACT_PREFIX),
+                directory_id=directory_id,
+                unsubscribed=False,
+                embedded_data={},
+                created_at=now,
+            )
+            apply_write(contact, write)
+            self._session.add(contact)
+            await self._session.flush()  # the contact row first: identity keys reference it
+            self._session.add_all(
+                ContactIdentityKey(directory_id=directory_id, rule_index=index, key=key, contact_id=contact.id)
+                for index, key in identity_keys(rules, normalized_identity(contact))
+            )
+            await self._session.flush()
+            return UpsertOutcome(contact.id, created=True)
+
+        # Writing first takes the row lock on PostgreSQL and the write lock on SQLite (whose driver only begins a
+        # transaction at the first write), so the read below sees the latest merge and concurrent merges never clobber.
+        await self._session.execute(update(Contact).where(Contact.id == match).values(updated_at=utc_now()))
+        contact = (
+            await self._session.execute(
+                select(Contact).where(Contact.id == match).execution_options(populate_existing=True)
+            )
+        ).scalar_one()
+        apply_write(contact, write)
+        await self._session.flush()
+        await self._replace_identity_keys(contact, rules)
+        return UpsertOutcome(contact.id, created=False)
+
+    async def _match(self, directory_id: str, keys: list[tuple[int, str]]) -> str | None:
+        """The contact owning the first (in rule order) of keys, if any."""
+        if not keys:
+            return None
+        rows = (
+            await self._session.execute(
+                select(ContactIdentityKey.rule_index, ContactIdentityKey.key, ContactIdentityKey.contact_id).where(
+                    ContactIdentityKey.directory_id == directory_id,
+                    ContactIdentityKey.key.in_([key for _, key in keys]),
+                )
+            )
+        ).all()
+        owners = {(row.rule_index, row.key): row.contact_id for row in rows}
+        for rule_key in keys:
+            if rule_key in owners:
+                return owners[rule_key]
+        return None
+
+    async def _replace_identity_keys(self, contact: Contact, rules: Sequence[Sequence[str]]) -> None:
+        """Keys follow the contact's current values. A key another contact already owns stays with that contact,
+        so a lookup always finds the same contact for the same values."""
+        wanted = set(identity_keys(rules, normalized_identity(contact)))
+        owned = {
+            (row.rule_index, row.key)
+            for row in (
+                await self._session.execute(
+                    select(ContactIdentityKey.rule_index, ContactIdentityKey.key).where(
+                        ContactIdentityKey.contact_id == contact.id
+                    )
+                )
+            ).all()
+        }
+        for rule_index, key in owned - wanted:
+            await self._session.execute(
+                delete(ContactIdentityKey).where(
+                    ContactIdentityKey.directory_id == contact.directory_id,
+                    ContactIdentityKey.rule_index == rule_index,
+                    ContactIdentityKey.key == key,
+                )
+            )
+        missing = wanted - owned
+        if missing:
+            insert = sqlite_insert if self._dialect() == "sqlite" else postgresql_insert
+            await self._session.execute(
+                insert(ContactIdentityKey)
+                .values(
+                    [
+                        {"directory_id": contact.directory_id, "rule_index": index, "key": key, "contact_id": contact.id}
+                        for index, key in sorted(missing)
+                    ]
+                )
+                .on_conflict_do_nothing()
+            )
+
+    async def get_contact(self, directory_id: str, contact_id: str) -> ListedContact:
+        await self._directory(directory_id)
+        contact = (
+            await self._session.execute(
+                select(Contact).where(Contact.id == contact_id, Contact.directory_id == directory_id)
+            )
+        ).scalar_one_or_none()
+        if contact is None:
+            raise ContactNotFound(contact_id)
+        return (await self._with_mailing_lists([contact]))[0]
+
+    async def search_contacts(self, directory_id: str, condition: ContactCondition | None, page: Page) -> PageOf[ListedContact]:
+        await self._directory(directory_id)
+        query = select(Contact).where(Contact.directory_id == directory_id, condition_sql(condition, self._dialect()))
+        contacts = list((await self._session.execute(_paged(query, Contact, page))).scalars().all())
+        listed = await self._with_mailing_lists(contacts)
+        return _page_of(listed, page, lambda item: item.contact)
+
+    async def _with_mailing_lists(self, contacts: list[Contact]) -> list[ListedContact]:
+        lists: dict[str, list[str]] = {contact.id: [] for contact in contacts}
+        if contacts:
+            rows = await self._session.execute(
+                select(MailingListMembership.contact_id, MailingListMembership.mailing_list_id)
+                .where(MailingListMembership.contact_id.in_(list(lists)))
+                .order_by(MailingListMembership.mailing_list_id)
+            )
+            for contact_id, mailing_list_id in rows.all():
+                lists[contact_id].append(mailing_list_id)
+        return [ListedContact(contact, lists[contact.id]) for contact in contacts]
+
+    # Mailing lists
+
+    async def create_mailing_list(self, directory_id: str, name: str, chosen_id: str | None) -> MailingList:
+        await self._directory(directory_id)
+        if chosen_id:
+            existing = await self._session.get(MailingList, chosen_id)
+            if existing is not None:
+                if existing.directory_id != directory_id:
+                    raise MailingListIdTaken(chosen_id)
+                return existing
+        mailing_list = MailingList(
+            id=chosen_id or ids.new_id(ids.MAILING_LIST_PREFIX), directory_id=directory_id, name=name, created_at=utc_now()
+        )
+        self._session.add(mailing_list)
+        await self._session.flush()
+        return mailing_list
+
+    async def list_mailing_lists(self, directory_id: str, page: Page) -> PageOf[MailingList]:
+        await self._directory(directory_id)
+        query = select(MailingList).where(MailingList.directory_id == directory_id)
+        items = list((await self._session.execute(_paged(query, MailingList, page))).scalars().all())
+        return _page_of(items, page, lambda item: item)
+
+    def _dialect(self) -> str:
+        return self._session.get_bind().dialect.name
+
+
+def _paged(query, model, page: Page):  # type: ignore[no-untyped-def]
+    """Orders by (created_at, id) and fetches one row more than the page, to know whether another page follows."""
+    if page.after is not None:
+        query = query.where(_after(model, page.after))
+    return query.order_by(model.created_at, model.id).limit(page.size + 1)
+
+
+def _after(model, position: PagePosition) -> ColumnElement[bool]:  # type: ignore[no-untyped-def]
+    return or_(
+        model.created_at > position.created_at,
+        and_(model.created_at == position.created_at, model.id > position.id),
+    )
+
+
+def _page_of(items: list[T], page: Page, row_of) -> PageOf[T]:  # type: ignore[no-untyped-def]
+    if len(items) <= page.size:
+        return PageOf(items, "")
+    items = items[: page.size]
+    last = row_of(items[-1])
+    return PageOf(items, encode_token(PagePosition(last.created_at, last.id)))

@@ -1,0 +1,1 @@
+"""The ingestion service: Segment intake, sources and subscriptions, workflow definitions and trigger URLs."""

@@ -1,0 +1,240 @@
+"""Drains the inbox: runs each pending message through its source's subscriptions, retrying only transient failures."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import grpc
+import structlog
+from google.protobuf import struct_pb2
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.service import RPCError, RPCStatusCode
+
+from cxflow.v1 import directory_pb2, directory_pb2_grpc
+from services.common.auth import internal_metadata
+from services.common.errors import CxflowError, Unavailable
+from services.ingestion.errors import WorkflowDisabled
+from services.ingestion.launcher import RunLauncher
+from services.ingestion.mappings import EMBEDDED_DATA_PREFIX, coerce
+from services.ingestion.models import InboxMessage, Subscription
+from services.ingestion.repository import IngestionRepository
+from services.ingestion.subscriptions import UPSERT_CONTACT, SubscriptionRule, compile_rule
+from workflows.contracts import WorkflowSnapshot
+
+log = structlog.get_logger(__name__)
+
+BATCH_SIZE = 100
+MAX_ATTEMPTS = 20
+MAX_BACKOFF_SECONDS = 300
+_TRANSIENT_GRPC = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.ABORTED}
+_TRANSIENT_TEMPORAL = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.RESOURCE_EXHAUSTED, RPCStatusCode.ABORTED}
+_STRING_CONTACT_FIELDS = {
+    "firstName": "first_name",
+    "lastName": "last_name",
+    "email": "email",
+    "phone": "phone",
+    "extRef": "ext_ref",
+    "language": "language",
+}
+
+
+class PermanentFailure(Exception):
+    """The message can never succeed as it is: it is marked failed with this text."""
+
+
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def classify(exc: BaseException) -> str:
+    """'transient' when retrying later can help, else 'permanent'."""
+    if isinstance(exc, grpc.aio.AioRpcError):
+        return "transient" if exc.code() in _TRANSIENT_GRPC else "permanent"
+    if isinstance(exc, RPCError):
+        return "transient" if exc.status in _TRANSIENT_TEMPORAL else "permanent"
+    if isinstance(exc, Unavailable):
+        return "transient"
+    if isinstance(exc, (CxflowError, PermanentFailure)):
+        return "permanent"
+    return "transient"  # an unknown failure (a database hiccup, a bug being fixed) gets the bounded retries
+
+
+def describe(exc: BaseException) -> str:
+    if isinstance(exc, grpc.aio.AioRpcError):
+        return f"{exc.code().name}: {exc.details()}"
+    if isinstance(exc, RPCError):
+        return f"{exc.status.name}: {exc.message}"
+    if isinstance(exc, CxflowError):
+        return exc.message
+    return f"{type(exc).__name__}: {exc}"
+
+
+def contact_input(fields: dict[str, Any]) -> directory_pb2.ContactInput:
+    """Mapped contact fields as the directory's ContactInput; fields left out leave stored values alone."""
+    contact = directory_pb2.ContactInput()
+    embedded: dict[str, Any] = {}
+    for name, value in fields.items():
+        if name in _STRING_CONTACT_FIELDS:
+            setattr(contact, _STRING_CONTACT_FIELDS[name], coerce(value, "string", name))
+        elif name == "unsubscribed":
+            contact.unsubscribed = coerce(value, "boolean", name)
+        elif name.startswith(EMBEDDED_DATA_PREFIX):
+            embedded[name[len(EMBEDDED_DATA_PREFIX) :]] = value
+    if embedded:
+        contact.embedded_data.CopyFrom(_struct(embedded))
+    return contact
+
+
+def _struct(values: dict[str, Any]) -> struct_pb2.Struct:
+    struct = struct_pb2.Struct()
+    struct.update(values)
+    return struct
+
+
+class InboxProcessor:
+    """An asyncio task that processes pending inbox rows in arrival order; woken on insert, polling as a safety net."""
+
+    def __init__(
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        launcher: RunLauncher,
+        directory: directory_pb2_grpc.DirectoryServiceStub,
+        internal_token: str,
+        *,
+        dedup_retention: timedelta = timedelta(days=7),
+        poll_seconds: float = 2.0,
+    ) -> None:
+        self._sessions = session_factory
+        self._launcher = launcher
+        self._directory = directory
+        self._internal_token = internal_token
+        self._retention = dedup_retention
+        self._poll_seconds = poll_seconds
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._next_purge = datetime.min.replace(tzinfo=timezone.utc)
+
+    def start(self) -> None:
+        # Rows left pending by a previous process are due at once, so the first pass resumes them.
+        self._task = asyncio.create_task(self._run(), name="ingestion-inbox-processor")
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                handled = await self.process_due()
+                await self._purge_if_due()
+            except Exception:
+                # The loop must outlive any one failure (e.g. the database restarting); the next poll retries.
+                log.exception("inbox.pass_failed")
+                handled = 0
+            if handled < BATCH_SIZE:
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout=self._poll_seconds)
+                except asyncio.TimeoutError:
+                    pass
+
+    async def process_due(self) -> int:
+        """Processes the pending rows that are due; returns how many were handled."""
+        async with self._sessions() as session:
+            rows = await IngestionRepository(session).due_inbox_messages(_utc_now(), BATCH_SIZE)
+        for row in rows:
+            await self._process(row)
+        return len(rows)
+
+    async def _process(self, row: InboxMessage) -> None:
+        bound = structlog.contextvars.bound_contextvars(org=row.organization_id, event_id=row.message_id)
+        with bound:
+            try:
+                await self._route(row)
+            except Exception as exc:  # noqa: BLE001 - every failure is recorded on the row, none stops the loop
+                await self._record_failure(row, exc)
+                return
+            async with self._sessions() as session:
+                await IngestionRepository(session).settle_inbox_message(
+                    row.id, status="processed", attempts=row.attempts + 1, error="", processed_at=_utc_now()
+                )
+                await session.commit()
+
+    async def _route(self, row: InboxMessage) -> None:
+        async with self._sessions() as session:
+            repository = IngestionRepository(session)
+            subscriptions = await repository.enabled_subscriptions(row.organization_id, row.source_id)
+            workflows = {}
+            for subscription in subscriptions:
+                if subscription.workflow_id:
+                    workflows[subscription.workflow_id] = await repository.get_workflow(subscription.workflow_id)
+        for subscription in subscriptions:
+            rule = _rule(subscription)
+            if not rule.matches(row.payload):
+                continue
+            if rule.action == UPSERT_CONTACT:
+                await self._upsert_contact(row, rule)
+            else:
+                await self._start_workflow(row, rule, workflows.get(rule.workflow_id))
+
+    async def _upsert_contact(self, row: InboxMessage, rule: SubscriptionRule) -> None:
+        request = directory_pb2.UpsertContactRequest(directory_id=rule.directory_id, contact=contact_input(rule.contact_fields(row.payload)))
+        reply = await self._directory.UpsertContact(
+            request, metadata=internal_metadata(self._internal_token, row.organization_id), timeout=30
+        )
+        log.info("inbox.contact_upserted", directory_id=rule.directory_id, contact_id=reply.contact_id, created=reply.created)
+
+    async def _start_workflow(self, row: InboxMessage, rule: SubscriptionRule, workflow: Any) -> None:
+        if workflow is None or workflow.organization_id != row.organization_id:
+            raise PermanentFailure(f"workflow {rule.workflow_id} not found")
+        snapshot = WorkflowSnapshot(workflow_id=workflow.id, version=workflow.version, name=workflow.name, spec=workflow.spec)
+        try:
+            outcome = await self._launcher.trigger(row.organization_id, snapshot, row.payload, row.message_id)
+        except WorkflowDisabled:
+            log.info("inbox.workflow_disabled", workflow_id=workflow.id)  # nothing to do, which is not a failure
+            return
+        log.info("inbox.workflow_triggered", workflow_id=workflow.id, matched=outcome.matched)
+
+    async def _record_failure(self, row: InboxMessage, exc: Exception) -> None:
+        attempts = row.attempts + 1
+        text = describe(exc)
+        async with self._sessions() as session:
+            repository = IngestionRepository(session)
+            if classify(exc) == "transient" and attempts < MAX_ATTEMPTS:
+                delay = min(2**attempts, MAX_BACKOFF_SECONDS)
+                log.warning("inbox.retry_later", error=text, attempts=attempts, delay_seconds=delay)
+                await repository.settle_inbox_message(
+                    row.id, attempts=attempts, error=text, next_attempt_at=_utc_now() + timedelta(seconds=delay)
+                )
+            else:
+                log.warning("inbox.failed", error=text, attempts=attempts)
+                await repository.settle_inbox_message(row.id, status="failed", attempts=attempts, error=text, processed_at=_utc_now())
+            await session.commit()
+
+    async def _purge_if_due(self) -> None:
+        now = _utc_now()
+        if now < self._next_purge:
+            return
+        self._next_purge = now + timedelta(minutes=10)
+        async with self._sessions() as session:
+            purged = await IngestionRepository(session).purge_processed(now - self._retention)
+            await session.commit()
+        if purged:
+            log.info("inbox.purged", rows=purged)
+
+
+def _rule(subscription: Subscription) -> SubscriptionRule:
+    # Rules were validated when the subscription was created; compiling again is cheap and keeps the row the truth.
+    return compile_rule(
+        subscription.action, subscription.filter, subscription.mappings, subscription.directory_id, subscription.workflow_id
+    )

@@ -1,0 +1,107 @@
+"""Queries of ingestion's database. Takes the caller's AsyncSession and never commits."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Sequence
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.ingestion.models import InboxMessage, Source, Subscription, Workflow
+
+
+class IngestionRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    # -- sources
+
+    async def get_source(self, source_id: str) -> Source | None:
+        """Any organization's source: callers compare organization_id themselves to tell 'taken' from 'not found'."""
+        return await self.session.get(Source, source_id)
+
+    async def source_by_write_key_hash(self, write_key_hash: str) -> Source | None:
+        return (await self.session.execute(select(Source).where(Source.write_key_hash == write_key_hash))).scalar_one_or_none()
+
+    async def list_sources(self, organization_id: str, after: str, limit: int) -> Sequence[Source]:
+        query = select(Source).where(Source.organization_id == organization_id, Source.id > after).order_by(Source.id).limit(limit)
+        return (await self.session.execute(query)).scalars().all()
+
+    # -- subscriptions
+
+    async def get_subscription(self, subscription_id: str) -> Subscription | None:
+        return await self.session.get(Subscription, subscription_id)
+
+    async def list_subscriptions(self, organization_id: str, source_id: str, after: str, limit: int) -> Sequence[Subscription]:
+        query = (
+            select(Subscription)
+            .where(Subscription.organization_id == organization_id, Subscription.source_id == source_id, Subscription.id > after)
+            .order_by(Subscription.id)
+            .limit(limit)
+        )
+        return (await self.session.execute(query)).scalars().all()
+
+    async def enabled_subscriptions(self, organization_id: str, source_id: str) -> Sequence[Subscription]:
+        query = (
+            select(Subscription)
+            .where(Subscription.organization_id == organization_id, Subscription.source_id == source_id, Subscription.enabled.is_(True))
+            .order_by(Subscription.created_at, Subscription.id)
+        )
+        return (await self.session.execute(query)).scalars().all()
+
+    # -- workflow definitions
+
+    async def get_workflow(self, workflow_id: str) -> Workflow | None:
+        """Any organization's workflow: callers compare organization_id themselves."""
+        return await self.session.get(Workflow, workflow_id)
+
+    async def list_workflows(self, organization_id: str, after: str, limit: int) -> Sequence[Workflow]:
+        query = (
+            select(Workflow).where(Workflow.organization_id == organization_id, Workflow.id > after).order_by(Workflow.id).limit(limit)
+        )
+        return (await self.session.execute(query)).scalars().all()
+
+    def add(self, row: Source | Subscription | Workflow) -> None:
+        self.session.add(row)
+
+    # -- inbox
+
+    async def insert_inbox_messages(self, rows: list[dict[str, Any]]) -> set[str]:
+        """Inserts the messages whose (source_id, message_id) is new; returns the message ids actually inserted."""
+        if not rows:
+            return set()
+        dialect = self.session.bind.dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        # ON CONFLICT DO NOTHING makes dedup safe against a concurrent request carrying the same ids.
+        statement = (
+            insert(InboxMessage)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=["source_id", "message_id"])
+            .returning(InboxMessage.message_id)
+        )
+        return set((await self.session.execute(statement)).scalars().all())
+
+    async def due_inbox_messages(self, now: datetime, limit: int) -> Sequence[InboxMessage]:
+        query = (
+            select(InboxMessage)
+            .where(InboxMessage.status == "pending", InboxMessage.next_attempt_at <= now)
+            .order_by(InboxMessage.id)
+            .limit(limit)
+        )
+        return (await self.session.execute(query)).scalars().all()
+
+    async def next_retry_time(self) -> datetime | None:
+        query = select(InboxMessage.next_attempt_at).where(InboxMessage.status == "pending").order_by(InboxMessage.next_attempt_at).limit(1)
+        return (await self.session.execute(query)).scalar_one_or_none()
+
+    async def settle_inbox_message(self, row_id: int, **values: Any) -> None:
+        await self.session.execute(update(InboxMessage).where(InboxMessage.id == row_id).values(**values))
+
+    async def purge_processed(self, before: datetime) -> int:
+        """Forgets processed messages older than the dedup retention; their ids may then be accepted again."""
+        result = await self.session.execute(
+            delete(InboxMessage).where(InboxMessage.status == "processed", InboxMessage.received_at < before)
+        )
+        return result.rowcount or 0

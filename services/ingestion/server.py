@@ -1,0 +1,120 @@
+"""Starts and stops the ingestion service: database, inbox processor, gRPC (port 0 allowed) and HTTP via uvicorn."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import grpc
+import structlog
+import temporalio.client
+import uvicorn
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from cxflow.v1 import directory_pb2_grpc, ingestion_pb2_grpc
+from services.common.auth import Authenticator, RemoteTokenResolver, TokenResolver
+from services.common.db import create_engine, create_session_factory, is_sqlite
+from services.common.grpc_server import GrpcService, ServiceRegistration, start_grpc_server
+from services.common.migrations import upgrade_to_head_async
+from services.common.settings import Settings
+from services.ingestion.http_app import create_app
+from services.ingestion.launcher import RunLauncher
+from services.ingestion.processor import InboxProcessor
+from services.ingestion.servicer import IngestionServicer, WorkflowServicer
+
+log = structlog.get_logger(__name__)
+
+DEFAULT_DEDUP_RETENTION_DAYS = 7
+
+
+@dataclass
+class IngestionServer:
+    grpc_port: int
+    http_port: int
+    _grpc: GrpcService = field(repr=False)
+    _http: uvicorn.Server = field(repr=False)
+    _http_task: asyncio.Task[None] = field(repr=False)
+    _processor: InboxProcessor = field(repr=False)
+    _engine: AsyncEngine = field(repr=False)
+    _directory_channel: grpc.aio.Channel = field(repr=False)
+
+    async def stop(self, grace: float = 1.0) -> None:
+        """Stops taking requests (HTTP, then gRPC), stops the processor, closes the database."""
+        self._http.should_exit = True
+        await self._http_task
+        await self._grpc.stop(grace)
+        await self._processor.stop()
+        await self._directory_channel.close()
+        await self._engine.dispose()
+        log.info("ingestion.stopped")
+
+
+async def start_ingestion(
+    settings: Settings,
+    temporal_client: temporalio.client.Client | None = None,
+    token_resolver: TokenResolver | None = None,
+) -> IngestionServer:
+    url = settings.database_url_for("ingestion")
+    if is_sqlite(url):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    await upgrade_to_head_async("ingestion", url)
+    engine = create_engine(url)
+    sessions = create_session_factory(engine)
+    internal_token = settings.resolved_internal_token()
+
+    if temporal_client is None:
+        temporal_client = await temporalio.client.Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+    directory_channel = grpc.aio.insecure_channel(settings.directory_grpc_target)
+    if token_resolver is None:
+        token_resolver = RemoteTokenResolver(directory_channel, internal_token)
+
+    launcher = RunLauncher(temporal_client, settings.temporal_task_queue)
+    # Settings gains ingestion_dedup_retention_days with the next shared change; until then the default applies.
+    retention_days = getattr(settings, "ingestion_dedup_retention_days", DEFAULT_DEDUP_RETENTION_DAYS)
+    processor = InboxProcessor(
+        sessions,
+        launcher,
+        directory_pb2_grpc.DirectoryServiceStub(directory_channel),
+        internal_token,
+        dedup_retention=timedelta(days=retention_days),
+    )
+    processor.start()
+
+    grpc_service = await start_grpc_server(
+        registrations=[
+            ServiceRegistration(IngestionServicer(sessions, processor), ingestion_pb2_grpc.add_IngestionServiceServicer_to_server,
+                                "cxflow.v1.IngestionService"),
+            ServiceRegistration(WorkflowServicer(sessions, settings.public_url), ingestion_pb2_grpc.add_WorkflowServiceServicer_to_server,
+                                "cxflow.v1.WorkflowService"),
+        ],
+        authenticator=Authenticator(internal_token, token_resolver),
+        host=settings.grpc_host,
+        port=settings.ingestion_grpc_port,
+    )
+
+    app = create_app(sessions=sessions, launcher=launcher, processor=processor, token_resolver=token_resolver)
+    http = uvicorn.Server(
+        uvicorn.Config(app, host=settings.ingestion_http_host, port=settings.ingestion_http_port, log_config=None)
+    )
+    http_task = asyncio.create_task(http.serve(), name="ingestion-http")
+    while not http.started:
+        if http_task.done():  # e.g. the port is taken: surface uvicorn's failure instead of waiting forever
+            await grpc_service.stop(0)
+            await processor.stop()
+            await engine.dispose()
+            http_task.result()
+            raise RuntimeError(f"the HTTP server could not start on port {settings.ingestion_http_port}")
+        await asyncio.sleep(0.02)
+    http_port = http.servers[0].sockets[0].getsockname()[1]
+    log.info("ingestion.serving", grpc_port=grpc_service.port, http_port=http_port)
+    return IngestionServer(
+        grpc_port=grpc_service.port,
+        http_port=http_port,
+        _grpc=grpc_service,
+        _http=http,
+        _http_task=http_task,
+        _processor=processor,
+        _engine=engine,
+        _directory_channel=directory_channel,
+    )

@@ -1,0 +1,1 @@
+"""The notification service: outbound channels (email first), each send idempotent by key."""

@@ -1,0 +1,165 @@
+"""The email channel: validates an email request, composes the MIME message and sends it over SMTP (aiosmtplib)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from email import policy
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime
+
+import aiosmtplib
+import structlog
+
+from services.common.errors import FailedPrecondition, InvalidArgument, Unavailable
+from services.common.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+MAX_IDEMPOTENCY_KEY_LENGTH = 200
+SMTP_TIMEOUT_SECONDS = 30.0
+
+
+class InvalidEmail(InvalidArgument):
+    """The email request cannot be sent as given."""
+
+
+class EmailProviderUnavailable(Unavailable):
+    """The SMTP server could not be reached or deferred the message (4xx): retrying later may succeed."""
+
+
+class EmailRejected(FailedPrecondition):
+    """The SMTP server refused this message, its sender or its recipients for good (5xx): retrying will not help."""
+
+
+class SmtpMisconfigured(FailedPrecondition):
+    """The SMTP conversation failed on our side's settings (login, TLS): an operator must act, then a retry works."""
+
+
+@dataclass(frozen=True)
+class EmailRequest:
+    """One email as the caller asked for it (addresses as written, before parsing)."""
+
+    idempotency_key: str
+    from_address: str
+    to: tuple[str, ...]
+    cc: tuple[str, ...]
+    subject: str
+    text_body: str
+    html_body: str
+
+    def fingerprint(self) -> str:
+        """sha256 of the canonical request: what 'the same request' means for an idempotency key."""
+        canonical = json.dumps({"channel": "email", **asdict(self)}, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def parse_address(value: str, field: str) -> Address:
+    """One mailbox such as 'José Müller <jose@example.com>', parsed by the stdlib's RFC 5322 header parser."""
+    if "\r" in value or "\n" in value:
+        raise InvalidEmail(f"{field} must not contain line breaks", field=field)
+    try:
+        header = policy.default.header_factory("to", value)
+        addresses = header.addresses
+    except (IndexError, ValueError):  # the stdlib parser raises these on some malformed input, e.g. 'a@'
+        raise InvalidEmail(f"{field} is not a valid email address: {value!r}", field=field) from None
+    if len(addresses) != 1:
+        raise InvalidEmail(f"{field} must hold exactly one email address, got {value!r}", field=field)
+    address = addresses[0]
+    if header.defects or not address.username or not address.domain:
+        raise InvalidEmail(f"{field} is not a valid email address: {value!r}", field=field)
+    return address
+
+
+def validate(request: EmailRequest) -> None:
+    """Raises InvalidEmail naming the first field at fault; nothing is recorded for an invalid request."""
+    key = request.idempotency_key
+    if not key.strip():
+        raise InvalidEmail("idempotency_key is required", field="idempotency_key")
+    if len(key) > MAX_IDEMPOTENCY_KEY_LENGTH:
+        raise InvalidEmail(
+            f"idempotency_key is longer than {MAX_IDEMPOTENCY_KEY_LENGTH} characters", field="idempotency_key"
+        )
+    if request.from_address:
+        parse_address(request.from_address, "from_address")
+    if not request.to:
+        raise InvalidEmail("at least one 'to' address is required", field="to")
+    for name, addresses in (("to", request.to), ("cc", request.cc)):
+        for index, value in enumerate(addresses):
+            parse_address(value, f"{name}[{index}]")
+    if not request.subject.strip():
+        raise InvalidEmail("subject is required", field="subject")
+    if "\r" in request.subject or "\n" in request.subject:
+        raise InvalidEmail("subject must be one line", field="subject")
+    if not request.text_body and not request.html_body:
+        raise InvalidEmail("text_body or html_body is required", field="text_body")
+
+
+def message_id_for(organization_id: str, idempotency_key: str) -> str:
+    """The same (organization, key) always gets the same Message-ID, so a resend after a crash is recognisable."""
+    digest = hashlib.sha256(f"{organization_id}\x00{idempotency_key}".encode()).hexdigest()
+    return f"<{digest[:32]}@cxflow>"
+
+
+def compose(request: EmailRequest, *, default_from: str, message_id: str) -> EmailMessage:
+    """The MIME message: policy.default encodes non-ASCII names and subjects (RFC 2047) and bodies correctly."""
+    message = EmailMessage(policy=policy.default)
+    message["From"] = parse_address(request.from_address or default_from, "from_address")
+    message["To"] = [parse_address(v, f"to[{i}]") for i, v in enumerate(request.to)]
+    if request.cc:
+        message["Cc"] = [parse_address(v, f"cc[{i}]") for i, v in enumerate(request.cc)]
+    message["Subject"] = request.subject
+    message["Date"] = format_datetime(datetime.now(UTC))
+    message["Message-ID"] = message_id
+    if request.text_body:
+        message.set_content(request.text_body)
+        if request.html_body:
+            message.add_alternative(request.html_body, subtype="html")  # makes it multipart/alternative
+    else:
+        message.set_content(request.html_body, subtype="html")
+    return message
+
+
+class SmtpEmailChannel:
+    """Sends composed messages to the configured SMTP server and sorts its failures into retryable or final."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+
+    async def send(self, message: EmailMessage) -> dict[str, str]:
+        """Sends the message; returns the recipients the server refused while accepting the others ({} usually)."""
+        s = self._settings
+        try:
+            refused, _reply = await aiosmtplib.send(
+                message,
+                hostname=s.smtp_host,
+                port=s.smtp_port,
+                username=s.smtp_username or None,
+                password=s.smtp_password or None,
+                use_tls=s.smtp_tls,
+                start_tls=s.smtp_starttls,
+                timeout=SMTP_TIMEOUT_SECONDS,
+            )
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            replies = [f"{r.recipient}: {r.code} {r.message}" for r in exc.recipients]
+            # Only when every refusal is temporary is the whole send worth retrying.
+            if exc.recipients and all(400 <= r.code < 500 for r in exc.recipients):
+                raise EmailProviderUnavailable("SMTP server deferred every recipient: " + "; ".join(replies)) from exc
+            raise EmailRejected("SMTP server refused every recipient: " + "; ".join(replies)) from exc
+        except aiosmtplib.SMTPResponseException as exc:
+            detail = f"SMTP server replied {exc.code} {exc.message}"
+            if 400 <= exc.code < 500:
+                raise EmailProviderUnavailable(detail) from exc
+            if isinstance(exc, (aiosmtplib.SMTPSenderRefused, aiosmtplib.SMTPDataError)):
+                raise EmailRejected(detail) from exc
+            raise SmtpMisconfigured(detail) from exc  # e.g. 535 authentication failed
+        except OSError as exc:  # connection refused, timeouts, disconnects (aiosmtplib's are OSErrors too)
+            raise EmailProviderUnavailable(
+                f"SMTP server {s.smtp_host}:{s.smtp_port} unreachable: {type(exc).__name__}: {exc}"
+            ) from exc
+        except aiosmtplib.SMTPException as exc:  # e.g. AUTH or STARTTLS asked for but not offered
+            raise SmtpMisconfigured(f"SMTP conversation failed: {exc}") from exc
+        return {address: f"{reply.code} {reply.message}" for address, reply in refused.items()}

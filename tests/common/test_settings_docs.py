@@ -1,0 +1,29 @@
+"""The README's configuration table names every environment variable the settings module reads, and only those."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from services.common.settings import ENVIRONMENT, Settings
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def test_readme_configuration_table_matches_settings() -> None:
+    table = README.read_text().split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    documented = re.findall(r"^\| `([A-Z_]+)` \|", table, flags=re.MULTILINE)
+    assert documented == list(ENVIRONMENT), "README configuration table and services/common/settings.ENVIRONMENT differ"
+
+
+def test_every_environment_variable_is_read(monkeypatch) -> None:
+    """Setting each documented variable changes the field it names (no dead entries in the table)."""
+    samples = {"INGESTION_HTTP_PORT": "9999", "INGESTION_GRPC_PORT": "9998", "DIRECTORY_GRPC_PORT": "9997",
+               "NOTIFICATION_GRPC_PORT": "9996", "SMTP_PORT": "2525", "SMTP_STARTTLS": "true", "SMTP_TLS": "true",
+               "CXFLOW_LOG_LEVEL": "DEBUG"}
+    default = Settings()
+    for variable, (attribute, _meaning) in ENVIRONMENT.items():
+        monkeypatch.setenv(variable, samples.get(variable, "x-sample-value"))
+        changed = Settings.from_env()
+        assert getattr(changed, attribute) != getattr(default, attribute), variable
+        monkeypatch.delenv(variable)

@@ -1,0 +1,44 @@
+"""Pure dedup logic: normalization, rule checks and identity keys."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.directory.contacts import check_embedded_data
+from services.directory.dedup import check_rules, identity_keys, normalize
+from services.directory.errors import InvalidDirectoryRequest
+
+
+def test_normalization_per_field() -> None:
+    assert normalize("email", "  Ada@Example.COM ") == "ada@example.com"
+    assert normalize("firstName", " ÉLODIE") == "élodie"
+    assert normalize("phone", "+1 (555) 010-0000") == "15550100000"
+    assert normalize("extRef", " CRM-1 ") == "CRM-1"  # external ids keep their case
+    assert normalize("phone", "n/a") is None and normalize("email", "   ") is None and normalize("email", None) is None
+
+
+def test_identity_keys_only_for_rules_with_every_field() -> None:
+    rules = [["extRef"], ["firstName", "lastName"]]
+    only_first_name = identity_keys(rules, {"firstName": "ada"})
+    both = identity_keys(rules, {"firstName": "ada", "lastName": "lovelace"})
+    assert only_first_name == [] and [index for index, _ in both] == [1]
+    assert both == identity_keys(rules, {"firstName": "ada", "lastName": "lovelace", "email": "x"})
+    assert both != identity_keys(rules, {"firstName": "ada", "lastName": "byron"})
+    # The same values under different fields are different identities.
+    assert identity_keys([["firstName"]], {"firstName": "lee"})[0][1] != identity_keys([["lastName"]], {"lastName": "lee"})[0][1]
+
+
+def test_rule_checks() -> None:
+    assert check_rules([["email", "email"], ["phone"]]) == [["email"], ["phone"]]
+    for bad, field in [([["email"]] * 4, "dedup_rules"), ([[]], "dedup_rules[0].fields"), ([["email"], [""]], "dedup_rules[1].fields")]:
+        with pytest.raises(InvalidDirectoryRequest) as failure:
+            check_rules(bad)
+        assert failure.value.field == field
+
+
+def test_embedded_numbers_keep_integers_integral() -> None:
+    checked = check_embedded_data({"visits": 4.0, "score": 4.5, "vip": True, "plan": "gold"})
+    assert checked == {"visits": 4, "score": 4.5, "vip": True, "plan": "gold"}
+    assert type(checked["visits"]) is int and type(checked["vip"]) is bool
+    with pytest.raises(InvalidDirectoryRequest):
+        check_embedded_data({"nan": float("nan")})

@@ -1,0 +1,124 @@
+"""The ingestion test stack: a real ingestion server (HTTP + gRPC) over a real database and Temporal, and its helpers."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, AsyncIterator
+
+import grpc
+import httpx
+import pytest
+from google.protobuf import struct_pb2
+from sqlalchemy import select
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from cxflow.v1 import ingestion_pb2, ingestion_pb2_grpc
+from services.common.auth import internal_metadata
+from services.common.db import create_engine
+from services.common.settings import Settings
+from services.ingestion.models import InboxMessage
+from services.ingestion.server import IngestionServer, start_ingestion
+
+from echo_triggered_run import EchoTriggeredRun
+
+ORGANIZATION = "ORG_ingestiontest"
+OTHER_ORGANIZATION = "ORG_othertest"
+API_TOKEN = "cxf_ingestion-test-token-0123456789"
+OTHER_API_TOKEN = "cxf_other-test-token-0123456789"
+
+
+class TokenTable:
+    """A TokenResolver over a fixed table: the directory's role, for tests that do not need the directory."""
+
+    def __init__(self, tokens: dict[str, str]) -> None:
+        self._tokens = tokens
+
+    async def resolve(self, token: str) -> str | None:
+        return self._tokens.get(token)
+
+
+@dataclass
+class IngestionStack:
+    settings: Settings
+    server: IngestionServer
+    http: httpx.AsyncClient
+    channel: grpc.aio.Channel
+    temporal: Client
+
+    @property
+    def sources(self) -> ingestion_pb2_grpc.IngestionServiceStub:
+        return ingestion_pb2_grpc.IngestionServiceStub(self.channel)
+
+    @property
+    def workflows(self) -> ingestion_pb2_grpc.WorkflowServiceStub:
+        return ingestion_pb2_grpc.WorkflowServiceStub(self.channel)
+
+    def as_org(self, organization_id: str = ORGANIZATION) -> tuple[tuple[str, str], ...]:
+        return internal_metadata(self.settings.internal_token, organization_id)
+
+    async def create_source(self, organization_id: str = ORGANIZATION) -> ingestion_pb2.Source:
+        return await self.sources.CreateSource(ingestion_pb2.CreateSourceRequest(name="web"), metadata=self.as_org(organization_id))
+
+    async def create_workflow(
+        self, spec: dict[str, Any], workflow_id: str = "", organization_id: str = ORGANIZATION
+    ) -> ingestion_pb2.Workflow:
+        struct = struct_pb2.Struct()
+        struct.update(spec)
+        return await self.workflows.CreateWorkflow(
+            ingestion_pb2.CreateWorkflowRequest(spec=struct, id=workflow_id), metadata=self.as_org(organization_id)
+        )
+
+
+async def inbox_rows(database_url: str) -> list[Any]:
+    """The inbox table as stored, in arrival order."""
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            return list((await connection.execute(select(InboxMessage).order_by(InboxMessage.id))).all())
+    finally:
+        await engine.dispose()
+
+
+def welcome_spec(**changes: Any) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "name": "Welcome",
+        "trigger": {
+            "type": "json_event",
+            "mappings": [
+                {"name": "firstName", "path": "$.traits.firstName", "type": "string"},
+                {"name": "age", "path": "$.traits.age", "type": "number"},
+            ],
+        },
+        "contact": {"directoryId": "POOL_test", "lookup": "extRef", "path": "$.userId"},
+        "tasks": [{"type": "email", "to": ["{{ contact.email }}"], "subject": "Hi {{ contact.firstName }}", "text": "Welcome"}],
+    }
+    spec.update(changes)
+    return spec
+
+
+@asynccontextmanager
+async def running_stack(
+    settings: Settings, temporal_client: Client, task_queue: str, token_resolver: Any = None
+) -> AsyncIterator[IngestionStack]:
+    """Ingestion with a stand-in TriggeredRun worker, an HTTP client and a gRPC channel."""
+    resolver = token_resolver or TokenTable({API_TOKEN: ORGANIZATION, OTHER_API_TOKEN: OTHER_ORGANIZATION})
+    server = await start_ingestion(settings, temporal_client, resolver)
+    try:
+        async with Worker(temporal_client, task_queue=task_queue, workflows=[EchoTriggeredRun]):
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.http_port}", timeout=30) as http:
+                async with grpc.aio.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
+                    yield IngestionStack(settings, server, http, channel, temporal_client)
+    finally:
+        await server.stop()
+
+
+@pytest.fixture
+async def stack(
+    settings: Settings, database_url: str, temporal_client: Client, task_queue: str
+) -> AsyncIterator[IngestionStack]:
+    """Ingestion on SQLite and on PostgreSQL, with a stand-in TriggeredRun worker on this test's task queue."""
+    configured = settings.with_overrides(database_url=database_url, temporal_task_queue=task_queue)
+    async with running_stack(configured, temporal_client, task_queue) as running:
+        yield running

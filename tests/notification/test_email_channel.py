@@ -1,0 +1,95 @@
+"""The email channel's pure parts: address validation, composition, fingerprints, Message-IDs, SMTP failure sorting."""
+
+from __future__ import annotations
+
+import pytest
+from structlog.testing import capture_logs
+
+from cxflow.mailcatcher import MailCatcher
+from services.common.settings import Settings
+from services.notification.email_channel import (
+    EmailProviderUnavailable,
+    EmailRequest,
+    InvalidEmail,
+    SmtpEmailChannel,
+    SmtpMisconfigured,
+    compose,
+    message_id_for,
+    parse_address,
+    validate,
+)
+
+
+def make_request(**changes: object) -> EmailRequest:
+    fields: dict[str, object] = dict(
+        idempotency_key="run-1/0", from_address="", to=("zoe@example.com",), cc=(), subject="Hi",
+        text_body="Hello", html_body="",
+    )
+    fields.update(changes)
+    return EmailRequest(**fields)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "value", ["zoe@example.com", "Zoë Schmidt <zoe@example.com>", '"Doe, Jane" <jane@example.org>', "ops@localhost"]
+)
+def test_valid_addresses_parse(value: str) -> None:
+    assert parse_address(value, "to[0]").addr_spec.endswith(("example.com", "example.org", "localhost"))
+
+
+@pytest.mark.parametrize(
+    "value", ["", "nobody", "a@", "@example.com", "<>", "a b@example.com", "a@example.com, b@example.com", "a@x.com\nBcc: b@y.com"]
+)
+def test_invalid_addresses_name_the_field(value: str) -> None:
+    with pytest.raises(InvalidEmail) as caught:
+        parse_address(value, "cc[2]")
+    assert caught.value.field == "cc[2]"
+
+
+def test_validate_accepts_a_complete_request() -> None:
+    validate(make_request(cc=("ann@example.org",), html_body="<p>Hello</p>"))
+
+
+def test_fingerprint_changes_with_any_field_and_not_otherwise() -> None:
+    base = make_request()
+    assert base.fingerprint() == make_request().fingerprint()
+    for change in [{"to": ("other@example.com",)}, {"subject": "Hi!"}, {"html_body": "<p/>"}, {"cc": ("a@b.example",)}]:
+        assert make_request(**change).fingerprint() != base.fingerprint(), change
+
+
+def test_message_id_is_a_function_of_organization_and_key() -> None:
+    assert message_id_for("ORG_a", "run-1/0") == message_id_for("ORG_a", "run-1/0")
+    assert message_id_for("ORG_a", "run-1/0") != message_id_for("ORG_b", "run-1/0")
+    assert message_id_for("ORG_a", "run-1/0").endswith("@cxflow>")
+
+
+def test_compose_uses_the_default_sender_and_one_part_for_text_only() -> None:
+    message = compose(make_request(), default_from="cxflow <cxflow@localhost>", message_id="<x@cxflow>")
+    assert message["From"].addresses[0].addr_spec == "cxflow@localhost"
+    assert message.get_content_type() == "text/plain"
+    assert message["Cc"] is None
+
+
+async def test_unreachable_smtp_server_is_unavailable(settings: Settings) -> None:
+    catcher = MailCatcher()
+    await catcher.start()
+    await catcher.stop()  # the port is now closed: connection refused
+    channel = SmtpEmailChannel(settings.with_overrides(smtp_host="127.0.0.1", smtp_port=catcher.port))
+    with pytest.raises(EmailProviderUnavailable):
+        await channel.send(compose(make_request(), default_from="a@example.com", message_id="<x@cxflow>"))
+
+
+async def test_smtp_password_never_reaches_the_logs_or_the_error(settings: Settings) -> None:
+    catcher = MailCatcher()  # offers no AUTH, so a login attempt fails for good
+    await catcher.start()
+    secret = "s3cret-smtp-password"
+    channel = SmtpEmailChannel(
+        settings.with_overrides(smtp_host="127.0.0.1", smtp_port=catcher.port, smtp_username="cx", smtp_password=secret)
+    )
+    try:
+        with capture_logs() as logs, pytest.raises(SmtpMisconfigured) as caught:
+            await channel.send(compose(make_request(), default_from="a@example.com", message_id="<x@cxflow>"))
+    finally:
+        await catcher.stop()
+    assert secret not in caught.value.message
+    assert secret not in repr(logs)
+    assert catcher.messages == []

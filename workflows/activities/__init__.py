@@ -1,0 +1,1 @@
+"""Activities of TriggeredRun: thin gRPC clients of the directory and notification services."""
