@@ -7,7 +7,6 @@ import asyncio
 import ctypes
 import os
 import signal
-import socket
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path

@@ -21,7 +21,8 @@ from services.common.settings import Settings
 from services.ingestion.http_app import create_app
 from services.ingestion.launcher import RunLauncher
 from services.ingestion.processor import InboxProcessor
-from services.ingestion.servicer import IngestionServicer, WorkflowServicer
+from services.ingestion.servicer import IngestionServicer
+from services.ingestion.workflow_servicer import WorkflowServicer
 
 log = structlog.get_logger(__name__)
 

@@ -4,60 +4,30 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any
 
-from google.protobuf import json_format, struct_pb2, timestamp_pb2
-from sqlalchemy.exc import IntegrityError
+from google.protobuf import json_format
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from cxflow.v1 import common_pb2, ingestion_pb2, ingestion_pb2_grpc
+from cxflow.v1 import ingestion_pb2, ingestion_pb2_grpc
 from services.common.auth import current_organization, hash_token
-from services.ingestion.definitions import parse_definition
-from services.ingestion.errors import IdTaken, InvalidIngestionRequest, SourceNotFound, WorkflowNotFound
-from services.ingestion.ids import SOURCE_PREFIX, SUBSCRIPTION_PREFIX, WORKFLOW_PREFIX, check_chosen_id, new_id
+from services.ingestion.errors import InvalidIngestionRequest, SourceNotFound, WorkflowNotFound
+from services.ingestion.grpc_support import create_once, next_page_token, own, page_bounds, timestamp
+from services.ingestion.ids import SOURCE_PREFIX, SUBSCRIPTION_PREFIX, check_chosen_id, new_id
 from services.ingestion.intake import accept_messages
-from services.ingestion.models import Source, Subscription, Workflow
+from services.ingestion.models import Source, Subscription
 from services.ingestion.processor import InboxProcessor
 from services.ingestion.repository import IngestionRepository
 from services.ingestion.segment_spec import MESSAGE_TYPES, single_message
 from services.ingestion.subscriptions import DEFAULT_FILTER, START_WORKFLOW, UPSERT_CONTACT, compile_rule
 
 WRITE_KEY_PREFIX = "wk_"
-DEFAULT_PAGE_SIZE = 100
-MAX_PAGE_SIZE = 1000
 
 _ACTIONS = {
     ingestion_pb2.SUBSCRIPTION_ACTION_UPSERT_CONTACT: UPSERT_CONTACT,
     ingestion_pb2.SUBSCRIPTION_ACTION_START_WORKFLOW: START_WORKFLOW,
 }
 _ACTION_ENUMS = {name: enum for enum, name in _ACTIONS.items()}
-
-
-def _timestamp(moment: datetime) -> timestamp_pb2.Timestamp:
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc))
-    return stamp
-
-
-def _page(page: common_pb2.PageRequest) -> tuple[str, int]:
-    if page.page_size < 0:
-        raise InvalidIngestionRequest("page.page_size", "must not be negative")
-    return page.page_token, min(page.page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-
-
-def _next_token(rows: Any, size: int) -> str:
-    return rows[-1].id if len(rows) == size else ""
-
-
-async def _create_once(session: AsyncSession, row: Any, find_again: Callable[[], Any]) -> Any:
-    """Inserts a row with a caller-chosen id; a concurrent creator of the same id wins and its row is returned."""
-    session.add(row)
-    try:
-        await session.commit()
-        return row
-    except IntegrityError:
-        await session.rollback()
-        return await find_again()
 
 
 class IngestionServicer(ingestion_pb2_grpc.IngestionServiceServicer):
@@ -92,7 +62,7 @@ class IngestionServicer(ingestion_pb2_grpc.IngestionServiceServicer):
             if request.id:
                 existing = await repository.get_source(check_chosen_id(request.id, SOURCE_PREFIX))
                 if existing is not None:
-                    return _source_reply(_own(existing, organization_id, "source"))
+                    return _source_reply(own(existing, organization_id, "source"))
             write_key = WRITE_KEY_PREFIX + secrets.token_urlsafe(24)
             row = Source(
                 id=request.id or new_id(SOURCE_PREFIX),
@@ -100,17 +70,17 @@ class IngestionServicer(ingestion_pb2_grpc.IngestionServiceServicer):
                 name=request.name,
                 write_key_hash=hash_token(write_key),
             )
-            created = await _create_once(session, row, lambda chosen=row.id: repository.get_source(chosen))
+            created = await create_once(session, row, lambda chosen=row.id: repository.get_source(chosen))
             if created is not row:
-                return _source_reply(_own(created, organization_id, "source"))
+                return _source_reply(own(created, organization_id, "source"))
         return _source_reply(row, write_key)
 
     async def ListSources(self, request: ingestion_pb2.ListSourcesRequest, context: Any) -> ingestion_pb2.ListSourcesResponse:
         organization_id = current_organization()
-        after, size = _page(request.page)
+        after, size = page_bounds(request.page)
         async with self._sessions() as session:
             rows = await IngestionRepository(session).list_sources(organization_id, after, size)
-        return ingestion_pb2.ListSourcesResponse(sources=[_source_reply(r) for r in rows], next_page_token=_next_token(rows, size))
+        return ingestion_pb2.ListSourcesResponse(sources=[_source_reply(r) for r in rows], next_page_token=next_page_token(rows, size))
 
     async def CreateSubscription(self, request: ingestion_pb2.CreateSubscriptionRequest, context: Any) -> ingestion_pb2.Subscription:
         organization_id = current_organization()
@@ -125,7 +95,7 @@ class IngestionServicer(ingestion_pb2_grpc.IngestionServiceServicer):
             if wanted.id:
                 existing = await repository.get_subscription(check_chosen_id(wanted.id, SUBSCRIPTION_PREFIX, "subscription.id"))
                 if existing is not None:
-                    return _subscription_reply(_own(existing, organization_id, "subscription"))
+                    return _subscription_reply(own(existing, organization_id, "subscription"))
             source = await repository.get_source(wanted.source_id)
             if source is None or source.organization_id != organization_id:
                 raise SourceNotFound(wanted.source_id)
@@ -145,14 +115,14 @@ class IngestionServicer(ingestion_pb2_grpc.IngestionServiceServicer):
                 mappings=mappings,
                 enabled=wanted.enabled,
             )
-            created = await _create_once(session, row, lambda chosen=row.id: repository.get_subscription(chosen))
-            return _subscription_reply(_own(created, organization_id, "subscription"))
+            created = await create_once(session, row, lambda chosen=row.id: repository.get_subscription(chosen))
+            return _subscription_reply(own(created, organization_id, "subscription"))
 
     async def ListSubscriptions(
         self, request: ingestion_pb2.ListSubscriptionsRequest, context: Any
     ) -> ingestion_pb2.ListSubscriptionsResponse:
         organization_id = current_organization()
-        after, size = _page(request.page)
+        after, size = page_bounds(request.page)
         async with self._sessions() as session:
             repository = IngestionRepository(session)
             source = await repository.get_source(request.source_id)
@@ -160,78 +130,12 @@ class IngestionServicer(ingestion_pb2_grpc.IngestionServiceServicer):
                 raise SourceNotFound(request.source_id)
             rows = await repository.list_subscriptions(organization_id, source.id, after, size)
         return ingestion_pb2.ListSubscriptionsResponse(
-            subscriptions=[_subscription_reply(r) for r in rows], next_page_token=_next_token(rows, size)
+            subscriptions=[_subscription_reply(r) for r in rows], next_page_token=next_page_token(rows, size)
         )
-
-
-class WorkflowServicer(ingestion_pb2_grpc.WorkflowServiceServicer):
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], public_url: str) -> None:
-        self._sessions = sessions
-        self._public_url = public_url.rstrip("/")
-
-    async def CreateWorkflow(self, request: ingestion_pb2.CreateWorkflowRequest, context: Any) -> ingestion_pb2.Workflow:
-        organization_id = current_organization()
-        spec = json_format.MessageToDict(request.spec)
-        definition = parse_definition(spec)
-        async with self._sessions() as session:
-            repository = IngestionRepository(session)
-            if request.id:
-                existing = await repository.get_workflow(check_chosen_id(request.id, WORKFLOW_PREFIX))
-                if existing is not None:
-                    return self._reply(_own(existing, organization_id, "workflow"))
-            now = datetime.now(timezone.utc)
-            row = Workflow(
-                id=request.id or new_id(WORKFLOW_PREFIX),
-                organization_id=organization_id,
-                name=definition.name,
-                enabled=definition.enabled,
-                version=1,
-                spec=spec,
-                created_at=now,
-                updated_at=now,
-            )
-            created = await _create_once(session, row, lambda chosen=row.id: repository.get_workflow(chosen))
-            return self._reply(_own(created, organization_id, "workflow"))
-
-    async def GetWorkflow(self, request: ingestion_pb2.GetWorkflowRequest, context: Any) -> ingestion_pb2.Workflow:
-        organization_id = current_organization()
-        async with self._sessions() as session:
-            row = await IngestionRepository(session).get_workflow(request.workflow_id)
-        if row is None or row.organization_id != organization_id:
-            raise WorkflowNotFound(request.workflow_id)
-        return self._reply(row)
-
-    async def ListWorkflows(self, request: ingestion_pb2.ListWorkflowsRequest, context: Any) -> ingestion_pb2.ListWorkflowsResponse:
-        organization_id = current_organization()
-        after, size = _page(request.page)
-        async with self._sessions() as session:
-            rows = await IngestionRepository(session).list_workflows(organization_id, after, size)
-        return ingestion_pb2.ListWorkflowsResponse(workflows=[self._reply(r) for r in rows], next_page_token=_next_token(rows, size))
-
-    def _reply(self, row: Workflow) -> ingestion_pb2.Workflow:
-        spec = struct_pb2.Struct()
-        spec.update(row.spec)
-        return ingestion_pb2.Workflow(
-            id=row.id,
-            name=row.name,
-            enabled=row.enabled,
-            version=row.version,
-            spec=spec,
-            trigger_url=f"{self._public_url}/triggers/{row.id}",
-            created_at=_timestamp(row.created_at),
-            updated_at=_timestamp(row.updated_at),
-        )
-
-
-def _own(row: Any, organization_id: str, kind: str) -> Any:
-    """A caller-chosen id already used by another organization is taken, without saying by whom."""
-    if row is None or row.organization_id != organization_id:
-        raise IdTaken(kind, row.id if row is not None else "")
-    return row
 
 
 def _source_reply(row: Source, write_key: str = "") -> ingestion_pb2.Source:
-    return ingestion_pb2.Source(id=row.id, name=row.name, write_key=write_key, created_at=_timestamp(row.created_at))
+    return ingestion_pb2.Source(id=row.id, name=row.name, write_key=write_key, created_at=timestamp(row.created_at))
 
 
 def _subscription_reply(row: Subscription) -> ingestion_pb2.Subscription:

@@ -23,7 +23,7 @@ def test_logs_are_json_and_never_carry_tokens(capsys: pytest.CaptureFixture[str]
     )
     logging.getLogger("temporalio.test").warning("stdlib line mentioning %s", api_token)
     lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.strip()]
-    assert [line["event"] for line in lines] == ["call", f"stdlib line mentioning cxf_***"]
+    assert [line["event"] for line in lines] == ["call", "stdlib line mentioning cxf_***"]
     first = lines[0]
     assert first["level"] == "info" and first["service"] == "test" and first["timestamp"].endswith("Z")
     assert first["authorization"] == "***" and first["nested"] == {"password": "***", "ok": 1}

@@ -48,7 +48,7 @@ async def test_trigger_starts_a_run_with_fields_contact_and_snapshot(stack: Inge
     assert attributes["CxWorkflowVersion"] == 1
     assert attributes["CxTrigger"] == "json_event"
     assert attributes["CxOrganization"] == "ORG_ingestiontest"
-    assert (await description.memo_value("summary")) == f"Welcome v1 for event evt-1"
+    assert (await description.memo_value("summary")) == "Welcome v1 for event evt-1"
 
 
 async def test_redelivered_event_starts_nothing_new(stack: IngestionStack) -> None:

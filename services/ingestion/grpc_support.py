@@ -1,0 +1,50 @@
+"""Small pieces every ingestion gRPC servicer shares: timestamps, page tokens, create-once inserts, ownership checks."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+from google.protobuf import timestamp_pb2
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cxflow.v1 import common_pb2
+from services.ingestion.errors import IdTaken, InvalidIngestionRequest
+
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+
+
+def timestamp(moment: datetime) -> timestamp_pb2.Timestamp:
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc))
+    return stamp
+
+
+def page_bounds(page: common_pb2.PageRequest) -> tuple[str, int]:
+    if page.page_size < 0:
+        raise InvalidIngestionRequest("page.page_size", "must not be negative")
+    return page.page_token, min(page.page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+
+
+def next_page_token(rows: Any, size: int) -> str:
+    return rows[-1].id if len(rows) == size else ""
+
+
+async def create_once(session: AsyncSession, row: Any, find_again: Callable[[], Any]) -> Any:
+    """Inserts a row with a caller-chosen id; a concurrent creator of the same id wins and its row is returned."""
+    session.add(row)
+    try:
+        await session.commit()
+        return row
+    except IntegrityError:
+        await session.rollback()
+        return await find_again()
+
+
+def own(row: Any, organization_id: str, kind: str) -> Any:
+    """A caller-chosen id already used by another organization is taken, without saying by whom."""
+    if row is None or row.organization_id != organization_id:
+        raise IdTaken(kind, row.id if row is not None else "")
+    return row
