@@ -27,49 +27,57 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from cxflow.v1 import common_pb2 as cxflow_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x63xflow/v1/ingestion.proto\x12\tcxflow.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16\x63xflow/v1/common.proto\"O\n\x10SendEventRequest\x12\x11\n\tsource_id\x18\x01 \x01(\t\x12(\n\x07message\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\":\n\x11SendEventResponse\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x11\n\tduplicate\x18\x02 \x01(\x08\"e\n\x06Source\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\twrite_key\x18\x03 \x01(\t\x12.\n\ncreated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"/\n\x13\x43reateSourceRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\":\n\x12ListSourcesRequest\x12$\n\x04page\x18\x01 \x01(\x0b\x32\x16.cxflow.v1.PageRequest\"R\n\x13ListSourcesResponse\x12\"\n\x07sources\x18\x01 \x03(\x0b\x32\x11.cxflow.v1.Source\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"8\n\x0c\x46ieldMapping\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\"\xe1\x01\n\x0cSubscription\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\tsource_id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12-\n\x06\x61\x63tion\x18\x04 \x01(\x0e\x32\x1d.cxflow.v1.SubscriptionAction\x12\x0e\n\x06\x66ilter\x18\x05 \x01(\t\x12\x14\n\x0c\x64irectory_id\x18\x06 \x01(\t\x12\x13\n\x0bworkflow_id\x18\x07 \x01(\t\x12)\n\x08mappings\x18\x08 \x03(\x0b\x32\x17.cxflow.v1.FieldMapping\x12\x0f\n\x07\x65nabled\x18\t \x01(\x08\"J\n\x19\x43reateSubscriptionRequest\x12-\n\x0csubscription\x18\x01 \x01(\x0b\x32\x17.cxflow.v1.Subscription\"S\n\x18ListSubscriptionsRequest\x12\x11\n\tsource_id\x18\x01 \x01(\t\x12$\n\x04page\x18\x02 \x01(\x0b\x32\x16.cxflow.v1.PageRequest\"d\n\x19ListSubscriptionsResponse\x12.\n\rsubscriptions\x18\x01 \x03(\x0b\x32\x17.cxflow.v1.Subscription\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xe2\x01\n\x08Workflow\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07\x65nabled\x18\x03 \x01(\x08\x12\x0f\n\x07version\x18\x04 \x01(\x05\x12%\n\x04spec\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x13\n\x0btrigger_url\x18\x06 \x01(\t\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"J\n\x15\x43reateWorkflowRequest\x12%\n\x04spec\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\n\n\x02id\x18\x02 \x01(\t\")\n\x12GetWorkflowRequest\x12\x13\n\x0bworkflow_id\x18\x01 \x01(\t\"<\n\x14ListWorkflowsRequest\x12$\n\x04page\x18\x01 \x01(\x0b\x32\x16.cxflow.v1.PageRequest\"X\n\x15ListWorkflowsResponse\x12&\n\tworkflows\x18\x01 \x03(\x0b\x32\x13.cxflow.v1.Workflow\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*\x8f\x01\n\x12SubscriptionAction\x12#\n\x1fSUBSCRIPTION_ACTION_UNSPECIFIED\x10\x00\x12&\n\"SUBSCRIPTION_ACTION_UPSERT_CONTACT\x10\x01\x12&\n\"SUBSCRIPTION_ACTION_START_WORKFLOW\x10\x03\"\x04\x08\x02\x10\x02\x32\xa0\x03\n\x10IngestionService\x12\x46\n\tSendEvent\x12\x1b.cxflow.v1.SendEventRequest\x1a\x1c.cxflow.v1.SendEventResponse\x12\x41\n\x0c\x43reateSource\x12\x1e.cxflow.v1.CreateSourceRequest\x1a\x11.cxflow.v1.Source\x12L\n\x0bListSources\x12\x1d.cxflow.v1.ListSourcesRequest\x1a\x1e.cxflow.v1.ListSourcesResponse\x12S\n\x12\x43reateSubscription\x12$.cxflow.v1.CreateSubscriptionRequest\x1a\x17.cxflow.v1.Subscription\x12^\n\x11ListSubscriptions\x12#.cxflow.v1.ListSubscriptionsRequest\x1a$.cxflow.v1.ListSubscriptionsResponse2\xf1\x01\n\x0fWorkflowService\x12G\n\x0e\x43reateWorkflow\x12 .cxflow.v1.CreateWorkflowRequest\x1a\x13.cxflow.v1.Workflow\x12\x41\n\x0bGetWorkflow\x12\x1d.cxflow.v1.GetWorkflowRequest\x1a\x13.cxflow.v1.Workflow\x12R\n\rListWorkflows\x12\x1f.cxflow.v1.ListWorkflowsRequest\x1a .cxflow.v1.ListWorkflowsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x63xflow/v1/ingestion.proto\x12\tcxflow.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16\x63xflow/v1/common.proto\"\xd5\x01\n\x0fMembershipEvent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x14\n\x0c\x64irectory_id\x18\x02 \x01(\t\x12\x12\n\nsegment_id\x18\x03 \x01(\t\x12\x14\n\x0csegment_name\x18\x04 \x01(\t\x12\x12\n\ncontact_id\x18\x05 \x01(\t\x12+\n\x06\x63hange\x18\x06 \x01(\x0e\x32\x1b.cxflow.v1.MembershipChange\x12/\n\x0boccurred_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"J\n\x1dPublishMembershipEventRequest\x12)\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x1a.cxflow.v1.MembershipEvent\"Q\n\x1ePublishMembershipEventResponse\x12\x11\n\tduplicate\x18\x01 \x01(\x08\x12\x1c\n\x14started_workflow_ids\x18\x02 \x03(\t\"O\n\x10SendEventRequest\x12\x11\n\tsource_id\x18\x01 \x01(\t\x12(\n\x07message\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\":\n\x11SendEventResponse\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x11\n\tduplicate\x18\x02 \x01(\x08\"e\n\x06Source\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\twrite_key\x18\x03 \x01(\t\x12.\n\ncreated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"/\n\x13\x43reateSourceRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\":\n\x12ListSourcesRequest\x12$\n\x04page\x18\x01 \x01(\x0b\x32\x16.cxflow.v1.PageRequest\"R\n\x13ListSourcesResponse\x12\"\n\x07sources\x18\x01 \x03(\x0b\x32\x11.cxflow.v1.Source\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"8\n\x0c\x46ieldMapping\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\"\xe1\x01\n\x0cSubscription\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\tsource_id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12-\n\x06\x61\x63tion\x18\x04 \x01(\x0e\x32\x1d.cxflow.v1.SubscriptionAction\x12\x0e\n\x06\x66ilter\x18\x05 \x01(\t\x12\x14\n\x0c\x64irectory_id\x18\x06 \x01(\t\x12\x13\n\x0bworkflow_id\x18\x07 \x01(\t\x12)\n\x08mappings\x18\x08 \x03(\x0b\x32\x17.cxflow.v1.FieldMapping\x12\x0f\n\x07\x65nabled\x18\t \x01(\x08\"J\n\x19\x43reateSubscriptionRequest\x12-\n\x0csubscription\x18\x01 \x01(\x0b\x32\x17.cxflow.v1.Subscription\"S\n\x18ListSubscriptionsRequest\x12\x11\n\tsource_id\x18\x01 \x01(\t\x12$\n\x04page\x18\x02 \x01(\x0b\x32\x16.cxflow.v1.PageRequest\"d\n\x19ListSubscriptionsResponse\x12.\n\rsubscriptions\x18\x01 \x03(\x0b\x32\x17.cxflow.v1.Subscription\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xe2\x01\n\x08Workflow\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07\x65nabled\x18\x03 \x01(\x08\x12\x0f\n\x07version\x18\x04 \x01(\x05\x12%\n\x04spec\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x13\n\x0btrigger_url\x18\x06 \x01(\t\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"J\n\x15\x43reateWorkflowRequest\x12%\n\x04spec\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\n\n\x02id\x18\x02 \x01(\t\")\n\x12GetWorkflowRequest\x12\x13\n\x0bworkflow_id\x18\x01 \x01(\t\"<\n\x14ListWorkflowsRequest\x12$\n\x04page\x18\x01 \x01(\x0b\x32\x16.cxflow.v1.PageRequest\"X\n\x15ListWorkflowsResponse\x12&\n\tworkflows\x18\x01 \x03(\x0b\x32\x13.cxflow.v1.Workflow\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*\xb2\x01\n\x10MembershipChange\x12!\n\x1dMEMBERSHIP_CHANGE_UNSPECIFIED\x10\x00\x12\x1b\n\x17MEMBERSHIP_CHANGE_ADDED\x10\x01\x12\x1d\n\x19MEMBERSHIP_CHANGE_REMOVED\x10\x02\x12\x1e\n\x1aMEMBERSHIP_CHANGE_OPTED_IN\x10\x03\x12\x1f\n\x1bMEMBERSHIP_CHANGE_OPTED_OUT\x10\x04*\x8f\x01\n\x12SubscriptionAction\x12#\n\x1fSUBSCRIPTION_ACTION_UNSPECIFIED\x10\x00\x12&\n\"SUBSCRIPTION_ACTION_UPSERT_CONTACT\x10\x01\x12&\n\"SUBSCRIPTION_ACTION_START_WORKFLOW\x10\x03\"\x04\x08\x02\x10\x02\x32\x8f\x04\n\x10IngestionService\x12\x46\n\tSendEvent\x12\x1b.cxflow.v1.SendEventRequest\x1a\x1c.cxflow.v1.SendEventResponse\x12\x41\n\x0c\x43reateSource\x12\x1e.cxflow.v1.CreateSourceRequest\x1a\x11.cxflow.v1.Source\x12L\n\x0bListSources\x12\x1d.cxflow.v1.ListSourcesRequest\x1a\x1e.cxflow.v1.ListSourcesResponse\x12S\n\x12\x43reateSubscription\x12$.cxflow.v1.CreateSubscriptionRequest\x1a\x17.cxflow.v1.Subscription\x12^\n\x11ListSubscriptions\x12#.cxflow.v1.ListSubscriptionsRequest\x1a$.cxflow.v1.ListSubscriptionsResponse\x12m\n\x16PublishMembershipEvent\x12(.cxflow.v1.PublishMembershipEventRequest\x1a).cxflow.v1.PublishMembershipEventResponse2\xf1\x01\n\x0fWorkflowService\x12G\n\x0e\x43reateWorkflow\x12 .cxflow.v1.CreateWorkflowRequest\x1a\x13.cxflow.v1.Workflow\x12\x41\n\x0bGetWorkflow\x12\x1d.cxflow.v1.GetWorkflowRequest\x1a\x13.cxflow.v1.Workflow\x12R\n\rListWorkflows\x12\x1f.cxflow.v1.ListWorkflowsRequest\x1a .cxflow.v1.ListWorkflowsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'cxflow.v1.ingestion_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SUBSCRIPTIONACTION']._serialized_start=1614
-  _globals['_SUBSCRIPTIONACTION']._serialized_end=1757
-  _globals['_SENDEVENTREQUEST']._serialized_start=127
-  _globals['_SENDEVENTREQUEST']._serialized_end=206
-  _globals['_SENDEVENTRESPONSE']._serialized_start=208
-  _globals['_SENDEVENTRESPONSE']._serialized_end=266
-  _globals['_SOURCE']._serialized_start=268
-  _globals['_SOURCE']._serialized_end=369
-  _globals['_CREATESOURCEREQUEST']._serialized_start=371
-  _globals['_CREATESOURCEREQUEST']._serialized_end=418
-  _globals['_LISTSOURCESREQUEST']._serialized_start=420
-  _globals['_LISTSOURCESREQUEST']._serialized_end=478
-  _globals['_LISTSOURCESRESPONSE']._serialized_start=480
-  _globals['_LISTSOURCESRESPONSE']._serialized_end=562
-  _globals['_FIELDMAPPING']._serialized_start=564
-  _globals['_FIELDMAPPING']._serialized_end=620
-  _globals['_SUBSCRIPTION']._serialized_start=623
-  _globals['_SUBSCRIPTION']._serialized_end=848
-  _globals['_CREATESUBSCRIPTIONREQUEST']._serialized_start=850
-  _globals['_CREATESUBSCRIPTIONREQUEST']._serialized_end=924
-  _globals['_LISTSUBSCRIPTIONSREQUEST']._serialized_start=926
-  _globals['_LISTSUBSCRIPTIONSREQUEST']._serialized_end=1009
-  _globals['_LISTSUBSCRIPTIONSRESPONSE']._serialized_start=1011
-  _globals['_LISTSUBSCRIPTIONSRESPONSE']._serialized_end=1111
-  _globals['_WORKFLOW']._serialized_start=1114
-  _globals['_WORKFLOW']._serialized_end=1340
-  _globals['_CREATEWORKFLOWREQUEST']._serialized_start=1342
-  _globals['_CREATEWORKFLOWREQUEST']._serialized_end=1416
-  _globals['_GETWORKFLOWREQUEST']._serialized_start=1418
-  _globals['_GETWORKFLOWREQUEST']._serialized_end=1459
-  _globals['_LISTWORKFLOWSREQUEST']._serialized_start=1461
-  _globals['_LISTWORKFLOWSREQUEST']._serialized_end=1521
-  _globals['_LISTWORKFLOWSRESPONSE']._serialized_start=1523
-  _globals['_LISTWORKFLOWSRESPONSE']._serialized_end=1611
-  _globals['_INGESTIONSERVICE']._serialized_start=1760
-  _globals['_INGESTIONSERVICE']._serialized_end=2176
-  _globals['_WORKFLOWSERVICE']._serialized_start=2179
-  _globals['_WORKFLOWSERVICE']._serialized_end=2420
+  _globals['_MEMBERSHIPCHANGE']._serialized_start=1989
+  _globals['_MEMBERSHIPCHANGE']._serialized_end=2167
+  _globals['_SUBSCRIPTIONACTION']._serialized_start=2170
+  _globals['_SUBSCRIPTIONACTION']._serialized_end=2313
+  _globals['_MEMBERSHIPEVENT']._serialized_start=128
+  _globals['_MEMBERSHIPEVENT']._serialized_end=341
+  _globals['_PUBLISHMEMBERSHIPEVENTREQUEST']._serialized_start=343
+  _globals['_PUBLISHMEMBERSHIPEVENTREQUEST']._serialized_end=417
+  _globals['_PUBLISHMEMBERSHIPEVENTRESPONSE']._serialized_start=419
+  _globals['_PUBLISHMEMBERSHIPEVENTRESPONSE']._serialized_end=500
+  _globals['_SENDEVENTREQUEST']._serialized_start=502
+  _globals['_SENDEVENTREQUEST']._serialized_end=581
+  _globals['_SENDEVENTRESPONSE']._serialized_start=583
+  _globals['_SENDEVENTRESPONSE']._serialized_end=641
+  _globals['_SOURCE']._serialized_start=643
+  _globals['_SOURCE']._serialized_end=744
+  _globals['_CREATESOURCEREQUEST']._serialized_start=746
+  _globals['_CREATESOURCEREQUEST']._serialized_end=793
+  _globals['_LISTSOURCESREQUEST']._serialized_start=795
+  _globals['_LISTSOURCESREQUEST']._serialized_end=853
+  _globals['_LISTSOURCESRESPONSE']._serialized_start=855
+  _globals['_LISTSOURCESRESPONSE']._serialized_end=937
+  _globals['_FIELDMAPPING']._serialized_start=939
+  _globals['_FIELDMAPPING']._serialized_end=995
+  _globals['_SUBSCRIPTION']._serialized_start=998
+  _globals['_SUBSCRIPTION']._serialized_end=1223
+  _globals['_CREATESUBSCRIPTIONREQUEST']._serialized_start=1225
+  _globals['_CREATESUBSCRIPTIONREQUEST']._serialized_end=1299
+  _globals['_LISTSUBSCRIPTIONSREQUEST']._serialized_start=1301
+  _globals['_LISTSUBSCRIPTIONSREQUEST']._serialized_end=1384
+  _globals['_LISTSUBSCRIPTIONSRESPONSE']._serialized_start=1386
+  _globals['_LISTSUBSCRIPTIONSRESPONSE']._serialized_end=1486
+  _globals['_WORKFLOW']._serialized_start=1489
+  _globals['_WORKFLOW']._serialized_end=1715
+  _globals['_CREATEWORKFLOWREQUEST']._serialized_start=1717
+  _globals['_CREATEWORKFLOWREQUEST']._serialized_end=1791
+  _globals['_GETWORKFLOWREQUEST']._serialized_start=1793
+  _globals['_GETWORKFLOWREQUEST']._serialized_end=1834
+  _globals['_LISTWORKFLOWSREQUEST']._serialized_start=1836
+  _globals['_LISTWORKFLOWSREQUEST']._serialized_end=1896
+  _globals['_LISTWORKFLOWSRESPONSE']._serialized_start=1898
+  _globals['_LISTWORKFLOWSRESPONSE']._serialized_end=1986
+  _globals['_INGESTIONSERVICE']._serialized_start=2316
+  _globals['_INGESTIONSERVICE']._serialized_end=2843
+  _globals['_WORKFLOWSERVICE']._serialized_start=2846
+  _globals['_WORKFLOWSERVICE']._serialized_end=3087
 # @@protoc_insertion_point(module_scope)

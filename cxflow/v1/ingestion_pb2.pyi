@@ -12,14 +12,59 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class MembershipChange(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    MEMBERSHIP_CHANGE_UNSPECIFIED: _ClassVar[MembershipChange]
+    MEMBERSHIP_CHANGE_ADDED: _ClassVar[MembershipChange]
+    MEMBERSHIP_CHANGE_REMOVED: _ClassVar[MembershipChange]
+    MEMBERSHIP_CHANGE_OPTED_IN: _ClassVar[MembershipChange]
+    MEMBERSHIP_CHANGE_OPTED_OUT: _ClassVar[MembershipChange]
+
 class SubscriptionAction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     SUBSCRIPTION_ACTION_UNSPECIFIED: _ClassVar[SubscriptionAction]
     SUBSCRIPTION_ACTION_UPSERT_CONTACT: _ClassVar[SubscriptionAction]
     SUBSCRIPTION_ACTION_START_WORKFLOW: _ClassVar[SubscriptionAction]
+MEMBERSHIP_CHANGE_UNSPECIFIED: MembershipChange
+MEMBERSHIP_CHANGE_ADDED: MembershipChange
+MEMBERSHIP_CHANGE_REMOVED: MembershipChange
+MEMBERSHIP_CHANGE_OPTED_IN: MembershipChange
+MEMBERSHIP_CHANGE_OPTED_OUT: MembershipChange
 SUBSCRIPTION_ACTION_UNSPECIFIED: SubscriptionAction
 SUBSCRIPTION_ACTION_UPSERT_CONTACT: SubscriptionAction
 SUBSCRIPTION_ACTION_START_WORKFLOW: SubscriptionAction
+
+class MembershipEvent(_message.Message):
+    __slots__ = ("event_id", "directory_id", "segment_id", "segment_name", "contact_id", "change", "occurred_at")
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    DIRECTORY_ID_FIELD_NUMBER: _ClassVar[int]
+    SEGMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    SEGMENT_NAME_FIELD_NUMBER: _ClassVar[int]
+    CONTACT_ID_FIELD_NUMBER: _ClassVar[int]
+    CHANGE_FIELD_NUMBER: _ClassVar[int]
+    OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
+    event_id: str
+    directory_id: str
+    segment_id: str
+    segment_name: str
+    contact_id: str
+    change: MembershipChange
+    occurred_at: _timestamp_pb2.Timestamp
+    def __init__(self, event_id: _Optional[str] = ..., directory_id: _Optional[str] = ..., segment_id: _Optional[str] = ..., segment_name: _Optional[str] = ..., contact_id: _Optional[str] = ..., change: _Optional[_Union[MembershipChange, str]] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class PublishMembershipEventRequest(_message.Message):
+    __slots__ = ("event",)
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    event: MembershipEvent
+    def __init__(self, event: _Optional[_Union[MembershipEvent, _Mapping]] = ...) -> None: ...
+
+class PublishMembershipEventResponse(_message.Message):
+    __slots__ = ("duplicate", "started_workflow_ids")
+    DUPLICATE_FIELD_NUMBER: _ClassVar[int]
+    STARTED_WORKFLOW_IDS_FIELD_NUMBER: _ClassVar[int]
+    duplicate: bool
+    started_workflow_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, duplicate: _Optional[bool] = ..., started_workflow_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SendEventRequest(_message.Message):
     __slots__ = ("source_id", "message")

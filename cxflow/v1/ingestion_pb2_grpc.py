@@ -59,6 +59,11 @@ class IngestionServiceStub:
                 request_serializer=cxflow_dot_v1_dot_ingestion__pb2.ListSubscriptionsRequest.SerializeToString,
                 response_deserializer=cxflow_dot_v1_dot_ingestion__pb2.ListSubscriptionsResponse.FromString,
                 _registered_method=True)
+        self.PublishMembershipEvent = channel.unary_unary(
+                '/cxflow.v1.IngestionService/PublishMembershipEvent',
+                request_serializer=cxflow_dot_v1_dot_ingestion__pb2.PublishMembershipEventRequest.SerializeToString,
+                response_deserializer=cxflow_dot_v1_dot_ingestion__pb2.PublishMembershipEventResponse.FromString,
+                _registered_method=True)
 
 
 class IngestionServiceServicer:
@@ -95,6 +100,14 @@ class IngestionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PublishMembershipEvent(self, request, context):
+        """A segment-membership change from the directory's outbox. Delivery is at least once: an event id
+        already accepted is acknowledged again (duplicate = true) and triggers nothing new.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IngestionServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -122,6 +135,11 @@ def add_IngestionServiceServicer_to_server(servicer, server):
                     servicer.ListSubscriptions,
                     request_deserializer=cxflow_dot_v1_dot_ingestion__pb2.ListSubscriptionsRequest.FromString,
                     response_serializer=cxflow_dot_v1_dot_ingestion__pb2.ListSubscriptionsResponse.SerializeToString,
+            ),
+            'PublishMembershipEvent': grpc.unary_unary_rpc_method_handler(
+                    servicer.PublishMembershipEvent,
+                    request_deserializer=cxflow_dot_v1_dot_ingestion__pb2.PublishMembershipEventRequest.FromString,
+                    response_serializer=cxflow_dot_v1_dot_ingestion__pb2.PublishMembershipEventResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -259,6 +277,33 @@ class IngestionService:
             '/cxflow.v1.IngestionService/ListSubscriptions',
             cxflow_dot_v1_dot_ingestion__pb2.ListSubscriptionsRequest.SerializeToString,
             cxflow_dot_v1_dot_ingestion__pb2.ListSubscriptionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PublishMembershipEvent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxflow.v1.IngestionService/PublishMembershipEvent',
+            cxflow_dot_v1_dot_ingestion__pb2.PublishMembershipEventRequest.SerializeToString,
+            cxflow_dot_v1_dot_ingestion__pb2.PublishMembershipEventResponse.FromString,
             options,
             channel_credentials,
             insecure,

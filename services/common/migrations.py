@@ -24,7 +24,7 @@ def alembic_config(service: str, url: str) -> Config:
 
 def upgrade_to_head(service: str, url: str) -> None:
     """Brings the service's database to the newest revision. Safe to call on every start."""
-    command.upgrade(alembic_config(service, url), "head")
+    command.upgrade(alembic_config(service, url), "heads")  # one branch per feature may fork from a revision
 
 
 async def upgrade_to_head_async(service: str, url: str) -> None:
