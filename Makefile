@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: up test install protos check-protos clean
+.PHONY: up test bench install protos check-protos clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,10 +22,18 @@ up: install
 test: install check-protos
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# Runs every benchmark script and writes benchmarks/REPORT.md and the README's performance section.
+bench: install
+	$(BIN)/python benchmarks/report.py $(BENCH_ARGS)
+
 protos: install
 	$(BIN)/python scripts/generate_protos.py
 
-check-protos: install
+check-# Runs every benchmark script and writes benchmarks/REPORT.md and the README's performance section.
+bench: install
+	$(BIN)/python benchmarks/report.py $(BENCH_ARGS)
+
+protos: install
 	$(BIN)/python scripts/generate_protos.py --check
 
 clean:

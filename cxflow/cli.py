@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import typer
 
-from cxflow.commands import workflows
+from cxflow.commands import tickets, workflows
 
 app = typer.Typer(help="cxflow: customer-experience automation on Temporal.", no_args_is_help=True)
 app.add_typer(workflows.app, name="workflows")
+app.add_typer(tickets.app, name="tickets")
 
 
 @app.command()

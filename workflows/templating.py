@@ -6,8 +6,9 @@ import contextvars
 import functools
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
@@ -70,7 +71,7 @@ class _RecordingUndefined(jinja2.ChainableUndefined):
     def _is_unsafe(self) -> bool:
         return self._undefined_exception is not jinja2.UndefinedError
 
-    def _chain(self, name: Any) -> "_RecordingUndefined":
+    def _chain(self, name: Any) -> _RecordingUndefined:
         if self._is_unsafe():
             self._fail_with_undefined_error()
         return type(self)(name=f"{self._dotted_name()}.{name}")
@@ -80,7 +81,7 @@ class _RecordingUndefined(jinja2.ChainableUndefined):
             raise AttributeError(name)
         return self._chain(name)
 
-    def __getitem__(self, key: Any) -> "_RecordingUndefined":
+    def __getitem__(self, key: Any) -> _RecordingUndefined:
         return self._chain(key)
 
     def __str__(self) -> str:
@@ -134,14 +135,14 @@ def translate_qualtrics_tokens(template: str) -> str:
     """Rewrites ${m://FirstName} and ${e://Field/key} tokens into the Jinja expressions they mean."""
 
     def contact_field(match: re.Match[str]) -> str:
-        return "{{ contact.%s }}" % _QUALTRICS_CONTACT_FIELDS[match.group(1)]
+        return "{{ contact." + _QUALTRICS_CONTACT_FIELDS[match.group(1)] + " }}"
 
     def embedded_field(match: re.Match[str]) -> str:
         key = _jinja_literal(match.group(1))
         # Embedded data first, the trigger's mapped field second; a miss is reported under embeddedData.
         return (
-            "{{ fields[%s] if contact.embeddedData[%s] is not defined and fields[%s] is defined "
-            "else contact.embeddedData[%s] }}" % (key, key, key, key)
+            f"{{{{ fields[{key}] if contact.embeddedData[{key}] is not defined and fields[{key}] is defined "
+            f"else contact.embeddedData[{key}] }}}}"
         )
 
     return _QUALTRICS_FIELD_TOKEN.sub(embedded_field, _QUALTRICS_CONTACT_TOKEN.sub(contact_field, template))
@@ -195,7 +196,7 @@ def render_template(template: str, context: Mapping[str, Any], *, html: bool = F
         raise UnsafeTemplateError(f"unsafe template: {exc}") from None
     except jinja2.TemplateError as exc:
         raise TemplateError(f"template error: {exc}") from None
-    except Exception as exc:  # e.g. {{ 1 / 0 }}: the template's fault, not the caller's
+    except Exception as exc:  # noqa: BLE001 - e.g. {{ 1 / 0 }}: the template's fault, not the caller's
         raise TemplateError(f"template error: {type(exc).__name__}: {exc}") from None
     finally:
         _current_render.reset(token)

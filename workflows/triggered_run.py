@@ -1,7 +1,12 @@
-"""The TriggeredRun workflow: one durable run of a workflow definition for one event (load contact, run tasks)."""
+"""The TriggeredRun workflow: one durable run of a workflow definition for one event.
+
+Steps: load the contact, evaluate the conditions, check the frequency cap, run the tasks in order (each an
+activity with the workflow's retry setting), email the owners when a task failed for good.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -20,16 +25,25 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.activities.grpc_errors import NON_RETRYABLE_ERROR_TYPES
     from workflows.activities.notification import NotificationActivities, SendEmailInput
+    from workflows.activities.runs import CountRecentRunsInput, RunActivities
+    from workflows.conditions import evaluate
     from workflows.contracts import (
+        DEFAULT_ON_FAILURE,
+        DEFAULT_RETRY_SETTING,
+        DRY_RUN_WORKFLOW,
         SEARCH_ATTRIBUTE_CONTACT_ID,
         TRIGGERED_RUN_WORKFLOW,
+        DryRunResult,
+        DryRunTask,
         TaskOutcome,
         TriggeredRunInput,
         TriggeredRunResult,
+        period_seconds,
     )
-    from workflows.templating import TemplateError, render_template
+    from workflows.task_plans import RunIdentity, TaskNotPossible, plan_task, task_output, template_context
 
 CONTACT_ID_ATTRIBUTE = SearchAttributeKey.for_keyword(SEARCH_ATTRIBUTE_CONTACT_ID)
+TASK_FAILED = "TaskFailed"
 
 LOAD_CONTACT_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -38,30 +52,52 @@ LOAD_CONTACT_RETRY = RetryPolicy(
     maximum_attempts=10,
     non_retryable_error_types=[CONTACT_NOT_FOUND, AMBIGUOUS_CONTACT],
 )
+COUNT_RUNS_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10), maximum_attempts=20)
 
-# No attempt limit: a notification service that is down for a while must not lose the email;
-# the 24 h schedule-to-close timeout bounds the retrying instead.
-SEND_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=5),
-    non_retryable_error_types=list(NON_RETRYABLE_ERROR_TYPES),
-)
+
+@dataclass(frozen=True)
+class TaskRetry:
+    """How a task is retried: only retryable errors (429, 5xx, timeouts, connection errors) are, with
+    exponential backoff, until the window closes."""
+
+    policy: RetryPolicy
+    window: timedelta  # schedule-to-close: the whole time a task may take, retries included
+
+
+# Qualtrics' choices: retry for up to 24 hours (default), up to 15 minutes, or not at all.
+TASK_RETRIES: dict[str, TaskRetry] = {
+    "24h": TaskRetry(
+        RetryPolicy(
+            initial_interval=timedelta(seconds=1),
+            backoff_coefficient=2.0,
+            maximum_interval=timedelta(minutes=10),
+            non_retryable_error_types=list(NON_RETRYABLE_ERROR_TYPES),
+        ),
+        timedelta(hours=24),
+    ),
+    "15m": TaskRetry(
+        RetryPolicy(
+            initial_interval=timedelta(seconds=1),
+            backoff_coefficient=2.0,
+            maximum_interval=timedelta(minutes=2),
+            non_retryable_error_types=list(NON_RETRYABLE_ERROR_TYPES),
+        ),
+        timedelta(minutes=15),
+    ),
+    "none": TaskRetry(RetryPolicy(maximum_attempts=1), timedelta(minutes=2)),
+}
 
 
 @dataclass(frozen=True)
 class RunProgress:
     """What the `progress` query answers: where the run is and what the finished steps did."""
 
-    step: str  # starting | load_contact | task <n> | done
+    step: str  # starting | load_contact | conditions | frequency_cap | task <n> | failure_notice | done
     contact: str = ""  # "" (not yet) | loaded | not_found | not_requested
     contact_id: str = ""
     tasks: list[TaskOutcome] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-
-
-class _TaskFailed(Exception):
-    """A task that cannot succeed (bad template, no recipient, unknown type); recorded, and the run goes on."""
+    cancel_requested: bool = False
 
 
 @workflow.defn(name=TRIGGERED_RUN_WORKFLOW)
@@ -72,6 +108,7 @@ class TriggeredRunWorkflow:
         self._contact_id = ""
         self._tasks: list[TaskOutcome] = []
         self._warnings: list[str] = []
+        self._cancel_requested = False
 
     @workflow.query(name="progress")
     def progress(self) -> RunProgress:
@@ -81,150 +118,262 @@ class TriggeredRunWorkflow:
             contact_id=self._contact_id,
             tasks=list(self._tasks),
             warnings=list(self._warnings),
+            cancel_requested=self._cancel_requested,
         )
 
     @workflow.run
     async def run(self, input: TriggeredRunInput) -> TriggeredRunResult:
         spec = input.workflow.spec
+        run_id = workflow.info().workflow_id
         contact: ContactDetails | None = None
+        capped = bool(spec.get("frequencyCap"))
         if input.contact is None:
             self._contact_status = "not_requested"
         elif not spec.get("loadContact", True):
             self._contact_status = "not_requested"
-            self._record_contact_id(input.contact.contact_id)
+            self._contact_id = input.contact.contact_id
         else:
             self._step = "load_contact"
-            try:
-                contact = await workflow.execute_activity_method(
-                    DirectoryActivities.load_contact_details,
-                    LoadContactInput(organization_id=input.organization_id, contact=input.contact),
-                    start_to_close_timeout=timedelta(seconds=10),
-                    retry_policy=LOAD_CONTACT_RETRY,
-                )
-            except ActivityError as err:
-                cause = err.cause
-                if isinstance(cause, ApplicationError) and cause.type in (CONTACT_NOT_FOUND, AMBIGUOUS_CONTACT):
-                    # No contact to act on is an expected outcome of a run, not a failure of it.
-                    workflow.logger.info("run ends: %s", cause.message)
-                    self._contact_status = "not_found"
-                    self._step = "done"
-                    return TriggeredRunResult(status="contact_not_found", warnings=[f"{cause.type}: {cause.message}"])
-                raise
+            contact, missing = await load_contact(input)
+            if contact is None:
+                self._contact_status = "not_found"
+                self._step = "done"
+                return TriggeredRunResult(status="contact_not_found", warnings=[missing])
             self._contact_status = "loaded"
-            self._record_contact_id(contact.id)
+            self._contact_id = contact.id
+        if not capped:
+            self._mark_contact()
 
-        context = self._template_context(input, contact)
+        context = template_context(input, contact.as_template_context() if contact else {}, run_id)
+        self._step = "conditions"
+        conditions = evaluate(spec.get("conditions"), context)
+        if not conditions.met:
+            self._step = "done"
+            return TriggeredRunResult(
+                status="conditions_not_met", contact_id=self._contact_id, warnings=list(conditions.explanation)
+            )
+        if capped and self._contact_id:
+            self._step = "frequency_cap"
+            if await self._over_frequency_cap(input, spec["frequencyCap"]):
+                self._step = "done"
+                return TriggeredRunResult(status="frequency_capped", contact_id=self._contact_id)
+            self._mark_contact()
+
+        identity = RunIdentity(
+            organization_id=input.organization_id,
+            run_id=run_id,
+            contact_id=self._contact_id,
+            directory_id=input.contact.directory_id if input.contact else "",
+        )
+        retry = TASK_RETRIES.get(str(spec.get("retry", DEFAULT_RETRY_SETTING)), TASK_RETRIES[DEFAULT_RETRY_SETTING])
+        stop_on_failure = spec.get("onFailure", DEFAULT_ON_FAILURE) == "stop"
+        stopped = False
         for index, task in enumerate(spec.get("tasks", [])):
+            if self._cancel_requested:
+                break
             self._step = f"task {index}"
-            outcome = await self._run_task(input, index, task, context)
+            outcome = await self._run_task_to_the_end(identity, index, task, context, retry)
             self._tasks.append(outcome)
             context["tasks"].append(outcome.output)
+            if outcome.status == "failed" and stop_on_failure:
+                stopped = True
+                break
 
+        failed = [outcome for outcome in self._tasks if outcome.status == "failed"]
+        if failed and _notify_owners(spec):
+            self._step = "failure_notice"
+            await self._send_failure_notice(input, run_id, failed, stopped)
         self._step = "done"
+        if self._cancel_requested:
+            # The task in progress finished; the rest are not run. The run ends as canceled.
+            raise asyncio.CancelledError("run canceled between tasks")
+        if stopped:
+            raise ApplicationError(
+                f"task {failed[-1].index} ({failed[-1].type}) failed and the workflow stops on failure: {failed[-1].error}",
+                type=TASK_FAILED,
+                non_retryable=True,
+            )
         return TriggeredRunResult(
-            status="completed", contact_id=self._contact_id, tasks=list(self._tasks), warnings=list(self._warnings)
+            status="completed_with_failures" if failed else "completed",
+            contact_id=self._contact_id,
+            tasks=list(self._tasks),
+            warnings=list(self._warnings),
         )
 
-    def _record_contact_id(self, contact_id: str) -> None:
-        if not contact_id:
-            return
-        self._contact_id = contact_id
-        workflow.upsert_search_attributes([CONTACT_ID_ATTRIBUTE.value_set(contact_id)])
+    def _mark_contact(self) -> None:
+        if self._contact_id:
+            workflow.upsert_search_attributes([CONTACT_ID_ATTRIBUTE.value_set(self._contact_id)])
 
-    def _template_context(self, input: TriggeredRunInput, contact: ContactDetails | None) -> dict[str, Any]:
-        return {
-            "event": input.event,
-            "fields": input.fields,
-            "contact": contact.as_template_context() if contact else {},
-            "run": {
-                "workflowId": input.workflow.workflow_id,
-                "runId": workflow.info().workflow_id,  # the run's stable identity (survives resets)
-                "workflowName": input.workflow.name,
-                "workflowVersion": input.workflow.version,
-                "eventId": input.event_id,
-            },
-            "tasks": [],
-        }
+    async def _over_frequency_cap(self, input: TriggeredRunInput, cap: dict[str, Any]) -> bool:
+        since = workflow.now() - timedelta(seconds=period_seconds(str(cap.get("period", ""))))
+        earlier = await workflow.execute_activity_method(
+            RunActivities.count_recent_runs,
+            CountRecentRunsInput(
+                workflow_id=input.workflow.workflow_id,
+                contact_id=self._contact_id,
+                since=since.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                exclude_run_id=workflow.info().workflow_id,
+            ),
+            activity_id="frequency-cap",
+            start_to_close_timeout=timedelta(seconds=10),
+            retry_policy=COUNT_RUNS_RETRY,
+        )
+        if earlier >= int(cap.get("count", 0)):
+            self._warnings.append(f"frequency cap: {earlier} runs for this contact in the last {cap.get('period')}")
+            return True
+        return False
 
-    async def _run_task(self, input: TriggeredRunInput, index: int, task: dict[str, Any], context: dict[str, Any]) -> TaskOutcome:
+    async def _run_task_to_the_end(
+        self, identity: RunIdentity, index: int, task: dict[str, Any], context: dict[str, Any], retry: TaskRetry
+    ) -> TaskOutcome:
+        """Runs one task; a cancellation arriving meanwhile lets it finish and stops the run after it."""
+        running = asyncio.ensure_future(self._run_task(identity, index, task, context, retry))
+        while True:
+            try:
+                return await asyncio.shield(running)
+            except asyncio.CancelledError:
+                if running.done() and running.cancelled():
+                    raise
+                self._cancel_requested = True
+
+    async def _run_task(
+        self, identity: RunIdentity, index: int, task: dict[str, Any], context: dict[str, Any], retry: TaskRetry
+    ) -> TaskOutcome:
         task_type = str(task.get("type", ""))
         try:
-            if task_type == "email":
-                output = await self._send_email(input, index, task, context)
-            else:
-                raise _TaskFailed(f"unsupported task type {task_type!r}")
-        except _TaskFailed as exc:
-            workflow.logger.info("task %d (%s) failed: %s", index, task_type, exc)
+            call, warnings = plan_task(identity, index, task, context)
+            self._warnings.extend(w for w in warnings if w not in self._warnings)
+            output = await workflow.execute_activity_method(
+                call.activity,
+                call.input,
+                activity_id=f"task-{index}",
+                start_to_close_timeout=call.start_to_close,
+                schedule_to_close_timeout=retry.window,
+                retry_policy=retry.policy,
+            )
+        except TaskNotPossible as exc:
+            self._warnings.extend(w for w in exc.warnings if w not in self._warnings)
+            workflow.logger.info("task %d (%s) not possible: %s", index, task_type, exc)
             return TaskOutcome(index=index, type=task_type, status="failed", error=str(exc))
         except ActivityError as err:
-            error = _describe_failure(err)
+            error = describe_failure(err)
             workflow.logger.info("task %d (%s) failed: %s", index, task_type, error)
             return TaskOutcome(index=index, type=task_type, status="failed", error=error)
-        return TaskOutcome(index=index, type=task_type, status="succeeded", output=output)
+        return TaskOutcome(index=index, type=task_type, status="succeeded", output=task_output(output))
 
-    async def _send_email(self, input: TriggeredRunInput, index: int, task: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
-        render = _TaskRenderer(index, "email", context)
-        email = SendEmailInput(
+    async def _send_failure_notice(self, input: TriggeredRunInput, run_id: str, failed: list[TaskOutcome], stopped: bool) -> None:
+        lines = [f"- task {outcome.index} ({outcome.type}): {outcome.error}" for outcome in failed]
+        ending = "The run stopped (the workflow stops on failure)." if stopped else "The run went on with the next tasks."
+        notice = SendEmailInput(
             organization_id=input.organization_id,
-            # The run's business identity and the task's place in it: a retried activity, a replayed
-            # history or a reset run all reuse this key, so the email goes out once.
-            idempotency_key=f"{workflow.info().workflow_id}/{index}",
-            from_address=render.text(task.get("from", "")).strip(),
-            to=render.addresses(task.get("to")),
-            cc=render.addresses(task.get("cc")),
-            subject=render.text(task.get("subject", "")),
-            text_body=render.text(task.get("text", "")),
-            html_body=render.text(task.get("html", ""), html=True),
+            idempotency_key=f"{run_id}/failure-notice",
+            to=[str(owner) for owner in input.workflow.spec.get("owners", [])],
+            subject=f"cxflow: a run of {input.workflow.name} failed",
+            text_body=(
+                f"Run {run_id} of workflow {input.workflow.name} ({input.workflow.workflow_id} "
+                f"v{input.workflow.version}) for event {input.event_id}:\n\n" + "\n".join(lines) + f"\n\n{ending}\n"
+                f"See it with: cxflow runs show {run_id}\n"
+            ),
         )
-        self._warnings.extend(w for w in render.warnings() if w not in self._warnings)
-        if not email.to:
-            raise _TaskFailed("no recipient: every 'to' address rendered empty")
-        sent = await workflow.execute_activity_method(
-            NotificationActivities.send_email,
-            email,
-            start_to_close_timeout=timedelta(seconds=30),
-            schedule_to_close_timeout=timedelta(hours=24),
-            retry_policy=SEND_RETRY,
-        )
-        return {"messageId": sent.message_id, "duplicate": sent.duplicate}
-
-
-class _TaskRenderer:
-    """Renders one task's template fields and gathers the names that rendered empty."""
-
-    def __init__(self, index: int, task_type: str, context: dict[str, Any]) -> None:
-        self._index = index
-        self._task_type = task_type
-        self._context = context
-        self._missing: list[str] = []
-
-    def text(self, template: Any, *, html: bool = False) -> str:
         try:
-            # A newly compiled Jinja template runs `from jinja2.runtime import ...`; inside the sandbox
-            # that import must get the host's jinja2 (already loaded, deterministic), not a fresh copy.
-            with workflow.unsafe.imports_passed_through():
-                rendered = render_template(str(template or ""), self._context, html=html)
-        except TemplateError as exc:
-            raise _TaskFailed(f"{type(exc).__name__}: {exc}") from None
-        self._missing.extend(name for name in rendered.missing if name not in self._missing)
-        return rendered.text
-
-    def addresses(self, templates: Any) -> list[str]:
-        """Renders a list of address templates, dropping the ones that rendered empty."""
-        rendered = (self.text(template).strip() for template in _as_list(templates))
-        return [address for address in rendered if address]
-
-    def warnings(self) -> list[str]:
-        return [f"task {self._index} ({self._task_type}): {name} has no value" for name in self._missing]
+            await workflow.execute_activity_method(
+                NotificationActivities.send_email,
+                notice,
+                activity_id="failure-notice",
+                start_to_close_timeout=timedelta(seconds=30),
+                schedule_to_close_timeout=TASK_RETRIES["24h"].window,
+                retry_policy=TASK_RETRIES["24h"].policy,
+            )
+        except ActivityError as err:
+            # The notice is a courtesy; its failure is recorded, not escalated.
+            self._warnings.append(f"failure notice not sent: {describe_failure(err)}")
 
 
-def _as_list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    return list(value) if isinstance(value, (list, tuple)) else [value]
+@workflow.defn(name=DRY_RUN_WORKFLOW)
+class DryRunWorkflow:
+    """What a TriggeredRun of the same input would do: loads the contact, evaluates the conditions and
+    renders every task, sending nothing (it schedules no activity that writes)."""
+
+    @workflow.run
+    async def run(self, input: TriggeredRunInput) -> DryRunResult:
+        spec = input.workflow.spec
+        contact: ContactDetails | None = None
+        contact_status = "not_requested"
+        contact_id = input.contact.contact_id if input.contact else ""
+        if input.contact is not None and spec.get("loadContact", True):
+            contact, missing = await load_contact(input)
+            if contact is None:
+                return DryRunResult(outcome="contact_not_found", contact_status="not_found", warnings=[missing])
+            contact_status, contact_id = "loaded", contact.id
+        contact_context = contact.as_template_context() if contact else {}
+        run_id = f"dry-run-of-{input.workflow.workflow_id}"
+        context = template_context(input, contact_context, run_id)
+        conditions = evaluate(spec.get("conditions"), context)
+        identity = RunIdentity(
+            organization_id=input.organization_id,
+            run_id=run_id,
+            contact_id=contact_id,
+            directory_id=input.contact.directory_id if input.contact else "",
+        )
+        tasks: list[DryRunTask] = []
+        warnings: list[str] = []
+        for index, task in enumerate(spec.get("tasks", [])):
+            task_type = str(task.get("type", ""))
+            if not conditions.met:
+                tasks.append(DryRunTask(index=index, type=task_type, outcome="not_reached"))
+                context["tasks"].append({})
+                continue
+            try:
+                call, task_warnings = plan_task(identity, index, task, context)
+            except TaskNotPossible as exc:
+                warnings.extend(w for w in exc.warnings if w not in warnings)
+                tasks.append(DryRunTask(index=index, type=task_type, outcome="would_fail", error=str(exc)))
+                context["tasks"].append({})
+                continue
+            warnings.extend(w for w in task_warnings if w not in warnings)
+            tasks.append(DryRunTask(index=index, type=task_type, outcome="would_run", input=call.input_as_dict()))
+            context["tasks"].append({})  # nothing ran, so later tasks see no outputs
+        outcome = "completed" if conditions.met else "conditions_not_met"
+        if any(task.outcome == "would_fail" for task in tasks):
+            outcome = "completed_with_failures"
+        return DryRunResult(
+            outcome=outcome,
+            contact_status=contact_status,
+            contact=contact_context,
+            conditions_met=conditions.met,
+            condition_explanation=list(conditions.explanation),
+            tasks=tasks,
+            warnings=warnings,
+        )
 
 
-def _describe_failure(err: ActivityError) -> str:
+async def load_contact(input: TriggeredRunInput) -> tuple[ContactDetails | None, str]:
+    """The run's contact, or None and why when the directory has no single contact for the reference."""
+    assert input.contact is not None
+    try:
+        contact = await workflow.execute_activity_method(
+            DirectoryActivities.load_contact_details,
+            LoadContactInput(organization_id=input.organization_id, contact=input.contact),
+            activity_id="load-contact",
+            start_to_close_timeout=timedelta(seconds=10),
+            retry_policy=LOAD_CONTACT_RETRY,
+        )
+    except ActivityError as err:
+        cause = err.cause
+        if isinstance(cause, ApplicationError) and cause.type in (CONTACT_NOT_FOUND, AMBIGUOUS_CONTACT):
+            # No contact to act on is an expected outcome of a run, not a failure of it.
+            workflow.logger.info("run ends: %s", cause.message)
+            return None, f"{cause.type}: {cause.message}"
+        raise
+    return contact, ""
+
+
+def _notify_owners(spec: dict[str, Any]) -> bool:
+    owners = spec.get("owners") or []
+    return bool(owners) and bool(spec.get("notifyOwnersOnFailure", True))
+
+
+def describe_failure(err: ActivityError) -> str:
     cause = err.cause
     if isinstance(cause, ApplicationError):
         return f"{cause.type}: {cause.message}" if cause.type else cause.message

@@ -22,6 +22,7 @@ from services.common.logging import configure_logging
 from services.common.settings import Settings
 from workflows.activities.directory import DirectoryActivities
 from workflows.activities.notification import NotificationActivities
+from workflows.activities.runs import RunActivities
 from workflows.contracts import (
     SEARCH_ATTRIBUTE_CONTACT_ID,
     SEARCH_ATTRIBUTE_ORGANIZATION,
@@ -29,11 +30,11 @@ from workflows.contracts import (
     SEARCH_ATTRIBUTE_WORKFLOW_ID,
     SEARCH_ATTRIBUTE_WORKFLOW_VERSION,
 )
-from workflows.triggered_run import TriggeredRunWorkflow
+from workflows.triggered_run import DryRunWorkflow, TriggeredRunWorkflow
 
 log = structlog.get_logger(__name__)
 
-SEARCH_ATTRIBUTES: dict[str, "IndexedValueType.ValueType"] = {
+SEARCH_ATTRIBUTES: dict[str, IndexedValueType.ValueType] = {
     SEARCH_ATTRIBUTE_WORKFLOW_ID: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
     SEARCH_ATTRIBUTE_WORKFLOW_VERSION: IndexedValueType.INDEXED_VALUE_TYPE_INT,
     SEARCH_ATTRIBUTE_CONTACT_ID: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
@@ -61,8 +62,19 @@ def build_worker(
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[TriggeredRunWorkflow],
-        activities=[directory.load_contact_details, notification.send_email],
+        workflows=[TriggeredRunWorkflow, DryRunWorkflow],
+        activities=[
+            directory.load_contact_details,
+            directory.add_to_mailing_list,
+            directory.update_contact_field,
+            notification.send_email,
+            notification.send_slack,
+            notification.create_ticket,
+            notification.distribute_survey,
+            notification.send_webhook,
+            notification.send_segment_event,
+            RunActivities(client).count_recent_runs,
+        ],
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
     )
 

@@ -56,6 +56,11 @@ class OrganizationServiceStub:
                 request_serializer=cxflow_dot_v1_dot_directory__pb2.WhoAmIRequest.SerializeToString,
                 response_deserializer=cxflow_dot_v1_dot_directory__pb2.Organization.FromString,
                 _registered_method=True)
+        self.ListOrganizations = channel.unary_unary(
+                '/cxflow.v1.OrganizationService/ListOrganizations',
+                request_serializer=cxflow_dot_v1_dot_directory__pb2.ListOrganizationsRequest.SerializeToString,
+                response_deserializer=cxflow_dot_v1_dot_directory__pb2.ListOrganizationsResponse.FromString,
+                _registered_method=True)
 
 
 class OrganizationServiceServicer:
@@ -90,6 +95,13 @@ class OrganizationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListOrganizations(self, request, context):
+        """Every organization, oldest first. Internal callers only (the segment-refresh schedule walks them).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OrganizationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -112,6 +124,11 @@ def add_OrganizationServiceServicer_to_server(servicer, server):
                     servicer.WhoAmI,
                     request_deserializer=cxflow_dot_v1_dot_directory__pb2.WhoAmIRequest.FromString,
                     response_serializer=cxflow_dot_v1_dot_directory__pb2.Organization.SerializeToString,
+            ),
+            'ListOrganizations': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListOrganizations,
+                    request_deserializer=cxflow_dot_v1_dot_directory__pb2.ListOrganizationsRequest.FromString,
+                    response_serializer=cxflow_dot_v1_dot_directory__pb2.ListOrganizationsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -234,6 +251,33 @@ class OrganizationService:
             metadata,
             _registered_method=True)
 
+    @staticmethod
+    def ListOrganizations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxflow.v1.OrganizationService/ListOrganizations',
+            cxflow_dot_v1_dot_directory__pb2.ListOrganizationsRequest.SerializeToString,
+            cxflow_dot_v1_dot_directory__pb2.ListOrganizationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
 
 class DirectoryServiceStub:
     """Directories (pools), contacts and mailing lists of the caller's organization.
@@ -270,6 +314,21 @@ class DirectoryServiceStub:
                 request_serializer=cxflow_dot_v1_dot_directory__pb2.GetContactRequest.SerializeToString,
                 response_deserializer=cxflow_dot_v1_dot_directory__pb2.Contact.FromString,
                 _registered_method=True)
+        self.UpdateContact = channel.unary_unary(
+                '/cxflow.v1.DirectoryService/UpdateContact',
+                request_serializer=cxflow_dot_v1_dot_directory__pb2.UpdateContactRequest.SerializeToString,
+                response_deserializer=cxflow_dot_v1_dot_directory__pb2.Contact.FromString,
+                _registered_method=True)
+        self.DeleteContact = channel.unary_unary(
+                '/cxflow.v1.DirectoryService/DeleteContact',
+                request_serializer=cxflow_dot_v1_dot_directory__pb2.DeleteContactRequest.SerializeToString,
+                response_deserializer=cxflow_dot_v1_dot_directory__pb2.DeleteContactResponse.FromString,
+                _registered_method=True)
+        self.ListContacts = channel.unary_unary(
+                '/cxflow.v1.DirectoryService/ListContacts',
+                request_serializer=cxflow_dot_v1_dot_directory__pb2.ListContactsRequest.SerializeToString,
+                response_deserializer=cxflow_dot_v1_dot_directory__pb2.ListContactsResponse.FromString,
+                _registered_method=True)
         self.SearchContacts = channel.unary_unary(
                 '/cxflow.v1.DirectoryService/SearchContacts',
                 request_serializer=cxflow_dot_v1_dot_directory__pb2.SearchContactsRequest.SerializeToString,
@@ -284,6 +343,76 @@ class DirectoryServiceStub:
                 '/cxflow.v1.DirectoryService/ListMailingLists',
                 request_serializer=cxflow_dot_v1_dot_directory__pb2.ListMailingListsRequest.SerializeToString,
                 response_deserializer=cxflow_dot_v1_dot_directory__pb2.ListMailingListsResponse.FromString,
+                _registered_method=True)
+        self.AddMailingListMembers = channel.unary_unary(
+                '/cxflow.v1.DirectoryService/AddMailingListMembers',
+                request_serializer=cxflow_dot_v1_dot_directory__pb2.MailingListMembersRequest.SerializeToString,
+                response_deserializer=cxflow_dot_v1_dot_directory__pb2.MailingListMembersResponse.FromString,
+                _registered_method=True)
+        self.RemoveMailingListMembers = channel.unary_unary(
+                '/cxflow.v1.DirectoryService/RemoveMailingListMembers',
+                request_serializer=cxflow_dot_v1_dot_directory__pb2.MailingListMembersRequest.SerializeToString,
+                response_deserializer=cxflow_dot_v1_dot_directory__pb2.MailingListMembersResponse.FromString,
+                _registered_method=True)
+        self.CreateTransactions = channel.unary_unary(
+                '/cxflow.v1.DirectoryService/CreateTransactions',
+                request_serializer=cxflow_dot_v1_dot_directory__pb2.CreateTransactionsRequest.SerializeToString,
+                response_deserializer=cxflow_dot_v1_dot_directory__pb2.CreateTransactionsResponse.FromString,
+                _registered_method=True)
+        self.ListTransactions = channel.unary_unary(
+                '/cxflow.v1.DirectoryService/ListTransactions',
+                request_serializer=cxflow_dot_v1_dot_directory__pb2.ListTransactionsRequest.SerializeToString,
+                response_deserializer=cxflow_dot_v1_dot_directory__pb2.ListTransactionsResponse.FromString,
+                _registered_method=True)
+        self.CreateSegment = channel.unary_unary(
+                '/cxflow.v1.DirectoryService/CreateSegment',
+                request_serializer=cxflow_dot_v1_dot_directory__pb2.CreateSegmentRequest.SerializeToString,
+                response_deserializer=cxflow_dot_v1_dot_directory__pb2.Segment.FromString,
+                _registered_method=True)
+        self.UpdateSegment = channel.unary_unary(
+                '/cxflow.v1.DirectoryService/UpdateSegment',
+                request_serializer=cxflow_dot_v1_dot_directory__pb2.UpdateSegmentRequest.SerializeToString,
+                response_deserializer=cxflow_dot_v1_dot_directory__pb2.Segment.FromString,
+                _registered_method=True)
+        self.GetSegment = channel.unary_unary(
+                '/cxflow.v1.DirectoryService/GetSegment',
+                request_serializer=cxflow_dot_v1_dot_directory__pb2.GetSegmentRequest.SerializeToString,
+                response_deserializer=cxflow_dot_v1_dot_directory__pb2.Segment.FromString,
+                _registered_method=True)
+        self.ListSegments = channel.unary_unary(
+                '/cxflow.v1.DirectoryService/ListSegments',
+                request_serializer=cxflow_dot_v1_dot_directory__pb2.ListSegmentsRequest.SerializeToString,
+                response_deserializer=cxflow_dot_v1_dot_directory__pb2.ListSegmentsResponse.FromString,
+                _registered_method=True)
+        self.DeleteSegment = channel.unary_unary(
+                '/cxflow.v1.DirectoryService/DeleteSegment',
+                request_serializer=cxflow_dot_v1_dot_directory__pb2.DeleteSegmentRequest.SerializeToString,
+                response_deserializer=cxflow_dot_v1_dot_directory__pb2.DeleteSegmentResponse.FromString,
+                _registered_method=True)
+        self.ListSegmentMembers = channel.unary_unary(
+                '/cxflow.v1.DirectoryService/ListSegmentMembers',
+                request_serializer=cxflow_dot_v1_dot_directory__pb2.ListSegmentMembersRequest.SerializeToString,
+                response_deserializer=cxflow_dot_v1_dot_directory__pb2.ListSegmentMembersResponse.FromString,
+                _registered_method=True)
+        self.OptOutOfSegment = channel.unary_unary(
+                '/cxflow.v1.DirectoryService/OptOutOfSegment',
+                request_serializer=cxflow_dot_v1_dot_directory__pb2.SegmentOptRequest.SerializeToString,
+                response_deserializer=cxflow_dot_v1_dot_directory__pb2.SegmentMembership.FromString,
+                _registered_method=True)
+        self.OptIntoSegment = channel.unary_unary(
+                '/cxflow.v1.DirectoryService/OptIntoSegment',
+                request_serializer=cxflow_dot_v1_dot_directory__pb2.SegmentOptRequest.SerializeToString,
+                response_deserializer=cxflow_dot_v1_dot_directory__pb2.SegmentMembership.FromString,
+                _registered_method=True)
+        self.ExplainMembership = channel.unary_unary(
+                '/cxflow.v1.DirectoryService/ExplainMembership',
+                request_serializer=cxflow_dot_v1_dot_directory__pb2.ExplainMembershipRequest.SerializeToString,
+                response_deserializer=cxflow_dot_v1_dot_directory__pb2.ExplainMembershipResponse.FromString,
+                _registered_method=True)
+        self.RefreshSegments = channel.unary_unary(
+                '/cxflow.v1.DirectoryService/RefreshSegments',
+                request_serializer=cxflow_dot_v1_dot_directory__pb2.RefreshSegmentsRequest.SerializeToString,
+                response_deserializer=cxflow_dot_v1_dot_directory__pb2.RefreshSegmentsResponse.FromString,
                 _registered_method=True)
 
 
@@ -311,13 +440,37 @@ class DirectoryServiceServicer:
 
     def UpsertContact(self, request, context):
         """Creates a contact, or updates the one the directory's dedup rules match.
+        Ingestion calls this for identify events; the contact's segment membership is re-evaluated in the same
+        database transaction, so membership events follow the write.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetContact(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """A contact with its mailing lists and current segment memberships (workflows load contacts through this).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateContact(self, request, context):
+        """A partial update of one contact by id: absent fields stay, embedded data is merged key by key.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteContact(self, request, context):
+        """Removes the contact, its transactions, list and segment memberships (REMOVED events for the segments it was in).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListContacts(self, request, context):
+        """Every contact of a directory, oldest first, with page tokens.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -336,6 +489,97 @@ class DirectoryServiceServicer:
 
     def ListMailingLists(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddMailingListMembers(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveMailingListMembers(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateTransactions(self, request, context):
+        """Batch create: each client key gets either a created id or an error; one bad entry fails only itself.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTransactions(self, request, context):
+        """A contact's transactions, newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateSegment(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateSegment(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSegment(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSegments(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteSegment(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSegmentMembers(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def OptOutOfSegment(self, request, context):
+        """Opt-out: the contact leaves the segment (if in it) and never joins it again until it opts back in.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def OptIntoSegment(self, request, context):
+        """Opt-in: lifts an opt-out; the contact joins at once when the rule holds.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExplainMembership(self, request, context):
+        """Why a contact is or is not a member: every rule node with its computed value and whether it held.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RefreshSegments(self, request, context):
+        """Re-evaluates every contact of every segment of the caller's organization (or of one directory or segment)
+        with set-based SQL, so time windows that slid past a transaction take contacts out.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -368,6 +612,21 @@ def add_DirectoryServiceServicer_to_server(servicer, server):
                     request_deserializer=cxflow_dot_v1_dot_directory__pb2.GetContactRequest.FromString,
                     response_serializer=cxflow_dot_v1_dot_directory__pb2.Contact.SerializeToString,
             ),
+            'UpdateContact': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateContact,
+                    request_deserializer=cxflow_dot_v1_dot_directory__pb2.UpdateContactRequest.FromString,
+                    response_serializer=cxflow_dot_v1_dot_directory__pb2.Contact.SerializeToString,
+            ),
+            'DeleteContact': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteContact,
+                    request_deserializer=cxflow_dot_v1_dot_directory__pb2.DeleteContactRequest.FromString,
+                    response_serializer=cxflow_dot_v1_dot_directory__pb2.DeleteContactResponse.SerializeToString,
+            ),
+            'ListContacts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListContacts,
+                    request_deserializer=cxflow_dot_v1_dot_directory__pb2.ListContactsRequest.FromString,
+                    response_serializer=cxflow_dot_v1_dot_directory__pb2.ListContactsResponse.SerializeToString,
+            ),
             'SearchContacts': grpc.unary_unary_rpc_method_handler(
                     servicer.SearchContacts,
                     request_deserializer=cxflow_dot_v1_dot_directory__pb2.SearchContactsRequest.FromString,
@@ -382,6 +641,76 @@ def add_DirectoryServiceServicer_to_server(servicer, server):
                     servicer.ListMailingLists,
                     request_deserializer=cxflow_dot_v1_dot_directory__pb2.ListMailingListsRequest.FromString,
                     response_serializer=cxflow_dot_v1_dot_directory__pb2.ListMailingListsResponse.SerializeToString,
+            ),
+            'AddMailingListMembers': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddMailingListMembers,
+                    request_deserializer=cxflow_dot_v1_dot_directory__pb2.MailingListMembersRequest.FromString,
+                    response_serializer=cxflow_dot_v1_dot_directory__pb2.MailingListMembersResponse.SerializeToString,
+            ),
+            'RemoveMailingListMembers': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveMailingListMembers,
+                    request_deserializer=cxflow_dot_v1_dot_directory__pb2.MailingListMembersRequest.FromString,
+                    response_serializer=cxflow_dot_v1_dot_directory__pb2.MailingListMembersResponse.SerializeToString,
+            ),
+            'CreateTransactions': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateTransactions,
+                    request_deserializer=cxflow_dot_v1_dot_directory__pb2.CreateTransactionsRequest.FromString,
+                    response_serializer=cxflow_dot_v1_dot_directory__pb2.CreateTransactionsResponse.SerializeToString,
+            ),
+            'ListTransactions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTransactions,
+                    request_deserializer=cxflow_dot_v1_dot_directory__pb2.ListTransactionsRequest.FromString,
+                    response_serializer=cxflow_dot_v1_dot_directory__pb2.ListTransactionsResponse.SerializeToString,
+            ),
+            'CreateSegment': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateSegment,
+                    request_deserializer=cxflow_dot_v1_dot_directory__pb2.CreateSegmentRequest.FromString,
+                    response_serializer=cxflow_dot_v1_dot_directory__pb2.Segment.SerializeToString,
+            ),
+            'UpdateSegment': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateSegment,
+                    request_deserializer=cxflow_dot_v1_dot_directory__pb2.UpdateSegmentRequest.FromString,
+                    response_serializer=cxflow_dot_v1_dot_directory__pb2.Segment.SerializeToString,
+            ),
+            'GetSegment': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSegment,
+                    request_deserializer=cxflow_dot_v1_dot_directory__pb2.GetSegmentRequest.FromString,
+                    response_serializer=cxflow_dot_v1_dot_directory__pb2.Segment.SerializeToString,
+            ),
+            'ListSegments': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSegments,
+                    request_deserializer=cxflow_dot_v1_dot_directory__pb2.ListSegmentsRequest.FromString,
+                    response_serializer=cxflow_dot_v1_dot_directory__pb2.ListSegmentsResponse.SerializeToString,
+            ),
+            'DeleteSegment': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteSegment,
+                    request_deserializer=cxflow_dot_v1_dot_directory__pb2.DeleteSegmentRequest.FromString,
+                    response_serializer=cxflow_dot_v1_dot_directory__pb2.DeleteSegmentResponse.SerializeToString,
+            ),
+            'ListSegmentMembers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSegmentMembers,
+                    request_deserializer=cxflow_dot_v1_dot_directory__pb2.ListSegmentMembersRequest.FromString,
+                    response_serializer=cxflow_dot_v1_dot_directory__pb2.ListSegmentMembersResponse.SerializeToString,
+            ),
+            'OptOutOfSegment': grpc.unary_unary_rpc_method_handler(
+                    servicer.OptOutOfSegment,
+                    request_deserializer=cxflow_dot_v1_dot_directory__pb2.SegmentOptRequest.FromString,
+                    response_serializer=cxflow_dot_v1_dot_directory__pb2.SegmentMembership.SerializeToString,
+            ),
+            'OptIntoSegment': grpc.unary_unary_rpc_method_handler(
+                    servicer.OptIntoSegment,
+                    request_deserializer=cxflow_dot_v1_dot_directory__pb2.SegmentOptRequest.FromString,
+                    response_serializer=cxflow_dot_v1_dot_directory__pb2.SegmentMembership.SerializeToString,
+            ),
+            'ExplainMembership': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExplainMembership,
+                    request_deserializer=cxflow_dot_v1_dot_directory__pb2.ExplainMembershipRequest.FromString,
+                    response_serializer=cxflow_dot_v1_dot_directory__pb2.ExplainMembershipResponse.SerializeToString,
+            ),
+            'RefreshSegments': grpc.unary_unary_rpc_method_handler(
+                    servicer.RefreshSegments,
+                    request_deserializer=cxflow_dot_v1_dot_directory__pb2.RefreshSegmentsRequest.FromString,
+                    response_serializer=cxflow_dot_v1_dot_directory__pb2.RefreshSegmentsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -531,6 +860,87 @@ class DirectoryService:
             _registered_method=True)
 
     @staticmethod
+    def UpdateContact(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxflow.v1.DirectoryService/UpdateContact',
+            cxflow_dot_v1_dot_directory__pb2.UpdateContactRequest.SerializeToString,
+            cxflow_dot_v1_dot_directory__pb2.Contact.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteContact(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxflow.v1.DirectoryService/DeleteContact',
+            cxflow_dot_v1_dot_directory__pb2.DeleteContactRequest.SerializeToString,
+            cxflow_dot_v1_dot_directory__pb2.DeleteContactResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListContacts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxflow.v1.DirectoryService/ListContacts',
+            cxflow_dot_v1_dot_directory__pb2.ListContactsRequest.SerializeToString,
+            cxflow_dot_v1_dot_directory__pb2.ListContactsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def SearchContacts(request,
             target,
             options=(),
@@ -601,6 +1011,384 @@ class DirectoryService:
             '/cxflow.v1.DirectoryService/ListMailingLists',
             cxflow_dot_v1_dot_directory__pb2.ListMailingListsRequest.SerializeToString,
             cxflow_dot_v1_dot_directory__pb2.ListMailingListsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddMailingListMembers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxflow.v1.DirectoryService/AddMailingListMembers',
+            cxflow_dot_v1_dot_directory__pb2.MailingListMembersRequest.SerializeToString,
+            cxflow_dot_v1_dot_directory__pb2.MailingListMembersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveMailingListMembers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxflow.v1.DirectoryService/RemoveMailingListMembers',
+            cxflow_dot_v1_dot_directory__pb2.MailingListMembersRequest.SerializeToString,
+            cxflow_dot_v1_dot_directory__pb2.MailingListMembersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateTransactions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxflow.v1.DirectoryService/CreateTransactions',
+            cxflow_dot_v1_dot_directory__pb2.CreateTransactionsRequest.SerializeToString,
+            cxflow_dot_v1_dot_directory__pb2.CreateTransactionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTransactions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxflow.v1.DirectoryService/ListTransactions',
+            cxflow_dot_v1_dot_directory__pb2.ListTransactionsRequest.SerializeToString,
+            cxflow_dot_v1_dot_directory__pb2.ListTransactionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateSegment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxflow.v1.DirectoryService/CreateSegment',
+            cxflow_dot_v1_dot_directory__pb2.CreateSegmentRequest.SerializeToString,
+            cxflow_dot_v1_dot_directory__pb2.Segment.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateSegment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxflow.v1.DirectoryService/UpdateSegment',
+            cxflow_dot_v1_dot_directory__pb2.UpdateSegmentRequest.SerializeToString,
+            cxflow_dot_v1_dot_directory__pb2.Segment.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSegment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxflow.v1.DirectoryService/GetSegment',
+            cxflow_dot_v1_dot_directory__pb2.GetSegmentRequest.SerializeToString,
+            cxflow_dot_v1_dot_directory__pb2.Segment.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSegments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxflow.v1.DirectoryService/ListSegments',
+            cxflow_dot_v1_dot_directory__pb2.ListSegmentsRequest.SerializeToString,
+            cxflow_dot_v1_dot_directory__pb2.ListSegmentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteSegment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxflow.v1.DirectoryService/DeleteSegment',
+            cxflow_dot_v1_dot_directory__pb2.DeleteSegmentRequest.SerializeToString,
+            cxflow_dot_v1_dot_directory__pb2.DeleteSegmentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSegmentMembers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxflow.v1.DirectoryService/ListSegmentMembers',
+            cxflow_dot_v1_dot_directory__pb2.ListSegmentMembersRequest.SerializeToString,
+            cxflow_dot_v1_dot_directory__pb2.ListSegmentMembersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def OptOutOfSegment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxflow.v1.DirectoryService/OptOutOfSegment',
+            cxflow_dot_v1_dot_directory__pb2.SegmentOptRequest.SerializeToString,
+            cxflow_dot_v1_dot_directory__pb2.SegmentMembership.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def OptIntoSegment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxflow.v1.DirectoryService/OptIntoSegment',
+            cxflow_dot_v1_dot_directory__pb2.SegmentOptRequest.SerializeToString,
+            cxflow_dot_v1_dot_directory__pb2.SegmentMembership.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExplainMembership(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxflow.v1.DirectoryService/ExplainMembership',
+            cxflow_dot_v1_dot_directory__pb2.ExplainMembershipRequest.SerializeToString,
+            cxflow_dot_v1_dot_directory__pb2.ExplainMembershipResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RefreshSegments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxflow.v1.DirectoryService/RefreshSegments',
+            cxflow_dot_v1_dot_directory__pb2.RefreshSegmentsRequest.SerializeToString,
+            cxflow_dot_v1_dot_directory__pb2.RefreshSegmentsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -39,6 +39,11 @@ class IngestionServiceStub:
                 request_serializer=cxflow_dot_v1_dot_ingestion__pb2.SendEventRequest.SerializeToString,
                 response_deserializer=cxflow_dot_v1_dot_ingestion__pb2.SendEventResponse.FromString,
                 _registered_method=True)
+        self.SendBatch = channel.unary_unary(
+                '/cxflow.v1.IngestionService/SendBatch',
+                request_serializer=cxflow_dot_v1_dot_ingestion__pb2.SendBatchRequest.SerializeToString,
+                response_deserializer=cxflow_dot_v1_dot_ingestion__pb2.SendBatchResponse.FromString,
+                _registered_method=True)
         self.CreateSource = channel.unary_unary(
                 '/cxflow.v1.IngestionService/CreateSource',
                 request_serializer=cxflow_dot_v1_dot_ingestion__pb2.CreateSourceRequest.SerializeToString,
@@ -59,6 +64,36 @@ class IngestionServiceStub:
                 request_serializer=cxflow_dot_v1_dot_ingestion__pb2.ListSubscriptionsRequest.SerializeToString,
                 response_deserializer=cxflow_dot_v1_dot_ingestion__pb2.ListSubscriptionsResponse.FromString,
                 _registered_method=True)
+        self.GetSubscription = channel.unary_unary(
+                '/cxflow.v1.IngestionService/GetSubscription',
+                request_serializer=cxflow_dot_v1_dot_ingestion__pb2.GetSubscriptionRequest.SerializeToString,
+                response_deserializer=cxflow_dot_v1_dot_ingestion__pb2.Subscription.FromString,
+                _registered_method=True)
+        self.UpdateSubscription = channel.unary_unary(
+                '/cxflow.v1.IngestionService/UpdateSubscription',
+                request_serializer=cxflow_dot_v1_dot_ingestion__pb2.UpdateSubscriptionRequest.SerializeToString,
+                response_deserializer=cxflow_dot_v1_dot_ingestion__pb2.Subscription.FromString,
+                _registered_method=True)
+        self.DeleteSubscription = channel.unary_unary(
+                '/cxflow.v1.IngestionService/DeleteSubscription',
+                request_serializer=cxflow_dot_v1_dot_ingestion__pb2.DeleteSubscriptionRequest.SerializeToString,
+                response_deserializer=cxflow_dot_v1_dot_ingestion__pb2.DeleteSubscriptionResponse.FromString,
+                _registered_method=True)
+        self.StartTriggerCapture = channel.unary_unary(
+                '/cxflow.v1.IngestionService/StartTriggerCapture',
+                request_serializer=cxflow_dot_v1_dot_ingestion__pb2.StartTriggerCaptureRequest.SerializeToString,
+                response_deserializer=cxflow_dot_v1_dot_ingestion__pb2.TriggerCapture.FromString,
+                _registered_method=True)
+        self.GetTriggerCapture = channel.unary_unary(
+                '/cxflow.v1.IngestionService/GetTriggerCapture',
+                request_serializer=cxflow_dot_v1_dot_ingestion__pb2.GetTriggerCaptureRequest.SerializeToString,
+                response_deserializer=cxflow_dot_v1_dot_ingestion__pb2.TriggerCapture.FromString,
+                _registered_method=True)
+        self.ProposeMappings = channel.unary_unary(
+                '/cxflow.v1.IngestionService/ProposeMappings',
+                request_serializer=cxflow_dot_v1_dot_ingestion__pb2.ProposeMappingsRequest.SerializeToString,
+                response_deserializer=cxflow_dot_v1_dot_ingestion__pb2.ProposeMappingsResponse.FromString,
+                _registered_method=True)
         self.PublishMembershipEvent = channel.unary_unary(
                 '/cxflow.v1.IngestionService/PublishMembershipEvent',
                 request_serializer=cxflow_dot_v1_dot_ingestion__pb2.PublishMembershipEventRequest.SerializeToString,
@@ -71,6 +106,13 @@ class IngestionServiceServicer:
 
     def SendEvent(self, request, context):
         """Accepts one Segment-spec message (identify, track, …) for a source of the caller's organization.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SendBatch(self, request, context):
+        """Accepts a /v1/batch body: all messages are stored in one transaction, or none when one is invalid.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -100,6 +142,46 @@ class IngestionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetSubscription(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateSubscription(self, request, context):
+        """Replaces name, filter, mappings and enabled (the source, action and targets stay).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteSubscription(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StartTriggerCapture(self, request, context):
+        """Capture mode ("Run test data"): the next `count` events that reach the workflow's trigger (its URL or a
+        subscription) are recorded, so mappings can be built from them. Starting again discards the last capture.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetTriggerCapture(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ProposeMappings(self, request, context):
+        """Auto-mapping ("Add field mapping"): one mapping per leaf of a sample JSON payload, with an inferred type.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def PublishMembershipEvent(self, request, context):
         """A segment-membership change from the directory's outbox. Delivery is at least once: an event id
         already accepted is acknowledged again (duplicate = true) and triggers nothing new.
@@ -115,6 +197,11 @@ def add_IngestionServiceServicer_to_server(servicer, server):
                     servicer.SendEvent,
                     request_deserializer=cxflow_dot_v1_dot_ingestion__pb2.SendEventRequest.FromString,
                     response_serializer=cxflow_dot_v1_dot_ingestion__pb2.SendEventResponse.SerializeToString,
+            ),
+            'SendBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.SendBatch,
+                    request_deserializer=cxflow_dot_v1_dot_ingestion__pb2.SendBatchRequest.FromString,
+                    response_serializer=cxflow_dot_v1_dot_ingestion__pb2.SendBatchResponse.SerializeToString,
             ),
             'CreateSource': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateSource,
@@ -135,6 +222,36 @@ def add_IngestionServiceServicer_to_server(servicer, server):
                     servicer.ListSubscriptions,
                     request_deserializer=cxflow_dot_v1_dot_ingestion__pb2.ListSubscriptionsRequest.FromString,
                     response_serializer=cxflow_dot_v1_dot_ingestion__pb2.ListSubscriptionsResponse.SerializeToString,
+            ),
+            'GetSubscription': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSubscription,
+                    request_deserializer=cxflow_dot_v1_dot_ingestion__pb2.GetSubscriptionRequest.FromString,
+                    response_serializer=cxflow_dot_v1_dot_ingestion__pb2.Subscription.SerializeToString,
+            ),
+            'UpdateSubscription': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateSubscription,
+                    request_deserializer=cxflow_dot_v1_dot_ingestion__pb2.UpdateSubscriptionRequest.FromString,
+                    response_serializer=cxflow_dot_v1_dot_ingestion__pb2.Subscription.SerializeToString,
+            ),
+            'DeleteSubscription': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteSubscription,
+                    request_deserializer=cxflow_dot_v1_dot_ingestion__pb2.DeleteSubscriptionRequest.FromString,
+                    response_serializer=cxflow_dot_v1_dot_ingestion__pb2.DeleteSubscriptionResponse.SerializeToString,
+            ),
+            'StartTriggerCapture': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartTriggerCapture,
+                    request_deserializer=cxflow_dot_v1_dot_ingestion__pb2.StartTriggerCaptureRequest.FromString,
+                    response_serializer=cxflow_dot_v1_dot_ingestion__pb2.TriggerCapture.SerializeToString,
+            ),
+            'GetTriggerCapture': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTriggerCapture,
+                    request_deserializer=cxflow_dot_v1_dot_ingestion__pb2.GetTriggerCaptureRequest.FromString,
+                    response_serializer=cxflow_dot_v1_dot_ingestion__pb2.TriggerCapture.SerializeToString,
+            ),
+            'ProposeMappings': grpc.unary_unary_rpc_method_handler(
+                    servicer.ProposeMappings,
+                    request_deserializer=cxflow_dot_v1_dot_ingestion__pb2.ProposeMappingsRequest.FromString,
+                    response_serializer=cxflow_dot_v1_dot_ingestion__pb2.ProposeMappingsResponse.SerializeToString,
             ),
             'PublishMembershipEvent': grpc.unary_unary_rpc_method_handler(
                     servicer.PublishMembershipEvent,
@@ -169,6 +286,33 @@ class IngestionService:
             '/cxflow.v1.IngestionService/SendEvent',
             cxflow_dot_v1_dot_ingestion__pb2.SendEventRequest.SerializeToString,
             cxflow_dot_v1_dot_ingestion__pb2.SendEventResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SendBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxflow.v1.IngestionService/SendBatch',
+            cxflow_dot_v1_dot_ingestion__pb2.SendBatchRequest.SerializeToString,
+            cxflow_dot_v1_dot_ingestion__pb2.SendBatchResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -288,6 +432,168 @@ class IngestionService:
             _registered_method=True)
 
     @staticmethod
+    def GetSubscription(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxflow.v1.IngestionService/GetSubscription',
+            cxflow_dot_v1_dot_ingestion__pb2.GetSubscriptionRequest.SerializeToString,
+            cxflow_dot_v1_dot_ingestion__pb2.Subscription.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateSubscription(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxflow.v1.IngestionService/UpdateSubscription',
+            cxflow_dot_v1_dot_ingestion__pb2.UpdateSubscriptionRequest.SerializeToString,
+            cxflow_dot_v1_dot_ingestion__pb2.Subscription.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteSubscription(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxflow.v1.IngestionService/DeleteSubscription',
+            cxflow_dot_v1_dot_ingestion__pb2.DeleteSubscriptionRequest.SerializeToString,
+            cxflow_dot_v1_dot_ingestion__pb2.DeleteSubscriptionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartTriggerCapture(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxflow.v1.IngestionService/StartTriggerCapture',
+            cxflow_dot_v1_dot_ingestion__pb2.StartTriggerCaptureRequest.SerializeToString,
+            cxflow_dot_v1_dot_ingestion__pb2.TriggerCapture.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTriggerCapture(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxflow.v1.IngestionService/GetTriggerCapture',
+            cxflow_dot_v1_dot_ingestion__pb2.GetTriggerCaptureRequest.SerializeToString,
+            cxflow_dot_v1_dot_ingestion__pb2.TriggerCapture.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ProposeMappings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxflow.v1.IngestionService/ProposeMappings',
+            cxflow_dot_v1_dot_ingestion__pb2.ProposeMappingsRequest.SerializeToString,
+            cxflow_dot_v1_dot_ingestion__pb2.ProposeMappingsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def PublishMembershipEvent(request,
             target,
             options=(),
@@ -341,6 +647,56 @@ class WorkflowServiceStub:
                 request_serializer=cxflow_dot_v1_dot_ingestion__pb2.ListWorkflowsRequest.SerializeToString,
                 response_deserializer=cxflow_dot_v1_dot_ingestion__pb2.ListWorkflowsResponse.FromString,
                 _registered_method=True)
+        self.UpdateWorkflow = channel.unary_unary(
+                '/cxflow.v1.WorkflowService/UpdateWorkflow',
+                request_serializer=cxflow_dot_v1_dot_ingestion__pb2.UpdateWorkflowRequest.SerializeToString,
+                response_deserializer=cxflow_dot_v1_dot_ingestion__pb2.Workflow.FromString,
+                _registered_method=True)
+        self.EnableWorkflow = channel.unary_unary(
+                '/cxflow.v1.WorkflowService/EnableWorkflow',
+                request_serializer=cxflow_dot_v1_dot_ingestion__pb2.EnableWorkflowRequest.SerializeToString,
+                response_deserializer=cxflow_dot_v1_dot_ingestion__pb2.Workflow.FromString,
+                _registered_method=True)
+        self.DisableWorkflow = channel.unary_unary(
+                '/cxflow.v1.WorkflowService/DisableWorkflow',
+                request_serializer=cxflow_dot_v1_dot_ingestion__pb2.DisableWorkflowRequest.SerializeToString,
+                response_deserializer=cxflow_dot_v1_dot_ingestion__pb2.Workflow.FromString,
+                _registered_method=True)
+        self.DeleteWorkflow = channel.unary_unary(
+                '/cxflow.v1.WorkflowService/DeleteWorkflow',
+                request_serializer=cxflow_dot_v1_dot_ingestion__pb2.DeleteWorkflowRequest.SerializeToString,
+                response_deserializer=cxflow_dot_v1_dot_ingestion__pb2.DeleteWorkflowResponse.FromString,
+                _registered_method=True)
+        self.ListWorkflowVersions = channel.unary_unary(
+                '/cxflow.v1.WorkflowService/ListWorkflowVersions',
+                request_serializer=cxflow_dot_v1_dot_ingestion__pb2.ListWorkflowVersionsRequest.SerializeToString,
+                response_deserializer=cxflow_dot_v1_dot_ingestion__pb2.ListWorkflowVersionsResponse.FromString,
+                _registered_method=True)
+        self.ListRuns = channel.unary_unary(
+                '/cxflow.v1.WorkflowService/ListRuns',
+                request_serializer=cxflow_dot_v1_dot_ingestion__pb2.ListRunsRequest.SerializeToString,
+                response_deserializer=cxflow_dot_v1_dot_ingestion__pb2.ListRunsResponse.FromString,
+                _registered_method=True)
+        self.GetRun = channel.unary_unary(
+                '/cxflow.v1.WorkflowService/GetRun',
+                request_serializer=cxflow_dot_v1_dot_ingestion__pb2.GetRunRequest.SerializeToString,
+                response_deserializer=cxflow_dot_v1_dot_ingestion__pb2.Run.FromString,
+                _registered_method=True)
+        self.RetryRun = channel.unary_unary(
+                '/cxflow.v1.WorkflowService/RetryRun',
+                request_serializer=cxflow_dot_v1_dot_ingestion__pb2.RetryRunRequest.SerializeToString,
+                response_deserializer=cxflow_dot_v1_dot_ingestion__pb2.RetryRunResponse.FromString,
+                _registered_method=True)
+        self.CancelRun = channel.unary_unary(
+                '/cxflow.v1.WorkflowService/CancelRun',
+                request_serializer=cxflow_dot_v1_dot_ingestion__pb2.CancelRunRequest.SerializeToString,
+                response_deserializer=cxflow_dot_v1_dot_ingestion__pb2.CancelRunResponse.FromString,
+                _registered_method=True)
+        self.DryRun = channel.unary_unary(
+                '/cxflow.v1.WorkflowService/DryRun',
+                request_serializer=cxflow_dot_v1_dot_ingestion__pb2.DryRunRequest.SerializeToString,
+                response_deserializer=cxflow_dot_v1_dot_ingestion__pb2.DryRunResponse.FromString,
+                _registered_method=True)
 
 
 class WorkflowServiceServicer:
@@ -366,6 +722,74 @@ class WorkflowServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpdateWorkflow(self, request, context):
+        """Saves a new version of the definition; runs in flight finish on the version they started with.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EnableWorkflow(self, request, context):
+        """Enabling and disabling do not create a version: the definition stays as it is.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DisableWorkflow(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteWorkflow(self, request, context):
+        """Removes the definition and its versions; runs already started finish.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWorkflowVersions(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListRuns(self, request, context):
+        """Runs, read from Temporal's visibility and history (not a copy kept by cxflow).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRun(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RetryRun(self, request, context):
+        """Starts a failed run again from the start, on the workflow's current version, as a new run.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelRun(self, request, context):
+        """Asks a running run to stop; it stops between tasks (the task in progress finishes).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DryRun(self, request, context):
+        """What a definition would do for a sample event: loads the contact (read-only), evaluates the
+        conditions and renders every task, sending nothing.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WorkflowServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -383,6 +807,56 @@ def add_WorkflowServiceServicer_to_server(servicer, server):
                     servicer.ListWorkflows,
                     request_deserializer=cxflow_dot_v1_dot_ingestion__pb2.ListWorkflowsRequest.FromString,
                     response_serializer=cxflow_dot_v1_dot_ingestion__pb2.ListWorkflowsResponse.SerializeToString,
+            ),
+            'UpdateWorkflow': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateWorkflow,
+                    request_deserializer=cxflow_dot_v1_dot_ingestion__pb2.UpdateWorkflowRequest.FromString,
+                    response_serializer=cxflow_dot_v1_dot_ingestion__pb2.Workflow.SerializeToString,
+            ),
+            'EnableWorkflow': grpc.unary_unary_rpc_method_handler(
+                    servicer.EnableWorkflow,
+                    request_deserializer=cxflow_dot_v1_dot_ingestion__pb2.EnableWorkflowRequest.FromString,
+                    response_serializer=cxflow_dot_v1_dot_ingestion__pb2.Workflow.SerializeToString,
+            ),
+            'DisableWorkflow': grpc.unary_unary_rpc_method_handler(
+                    servicer.DisableWorkflow,
+                    request_deserializer=cxflow_dot_v1_dot_ingestion__pb2.DisableWorkflowRequest.FromString,
+                    response_serializer=cxflow_dot_v1_dot_ingestion__pb2.Workflow.SerializeToString,
+            ),
+            'DeleteWorkflow': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteWorkflow,
+                    request_deserializer=cxflow_dot_v1_dot_ingestion__pb2.DeleteWorkflowRequest.FromString,
+                    response_serializer=cxflow_dot_v1_dot_ingestion__pb2.DeleteWorkflowResponse.SerializeToString,
+            ),
+            'ListWorkflowVersions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWorkflowVersions,
+                    request_deserializer=cxflow_dot_v1_dot_ingestion__pb2.ListWorkflowVersionsRequest.FromString,
+                    response_serializer=cxflow_dot_v1_dot_ingestion__pb2.ListWorkflowVersionsResponse.SerializeToString,
+            ),
+            'ListRuns': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRuns,
+                    request_deserializer=cxflow_dot_v1_dot_ingestion__pb2.ListRunsRequest.FromString,
+                    response_serializer=cxflow_dot_v1_dot_ingestion__pb2.ListRunsResponse.SerializeToString,
+            ),
+            'GetRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRun,
+                    request_deserializer=cxflow_dot_v1_dot_ingestion__pb2.GetRunRequest.FromString,
+                    response_serializer=cxflow_dot_v1_dot_ingestion__pb2.Run.SerializeToString,
+            ),
+            'RetryRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.RetryRun,
+                    request_deserializer=cxflow_dot_v1_dot_ingestion__pb2.RetryRunRequest.FromString,
+                    response_serializer=cxflow_dot_v1_dot_ingestion__pb2.RetryRunResponse.SerializeToString,
+            ),
+            'CancelRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelRun,
+                    request_deserializer=cxflow_dot_v1_dot_ingestion__pb2.CancelRunRequest.FromString,
+                    response_serializer=cxflow_dot_v1_dot_ingestion__pb2.CancelRunResponse.SerializeToString,
+            ),
+            'DryRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.DryRun,
+                    request_deserializer=cxflow_dot_v1_dot_ingestion__pb2.DryRunRequest.FromString,
+                    response_serializer=cxflow_dot_v1_dot_ingestion__pb2.DryRunResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -468,6 +942,276 @@ class WorkflowService:
             '/cxflow.v1.WorkflowService/ListWorkflows',
             cxflow_dot_v1_dot_ingestion__pb2.ListWorkflowsRequest.SerializeToString,
             cxflow_dot_v1_dot_ingestion__pb2.ListWorkflowsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateWorkflow(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxflow.v1.WorkflowService/UpdateWorkflow',
+            cxflow_dot_v1_dot_ingestion__pb2.UpdateWorkflowRequest.SerializeToString,
+            cxflow_dot_v1_dot_ingestion__pb2.Workflow.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EnableWorkflow(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxflow.v1.WorkflowService/EnableWorkflow',
+            cxflow_dot_v1_dot_ingestion__pb2.EnableWorkflowRequest.SerializeToString,
+            cxflow_dot_v1_dot_ingestion__pb2.Workflow.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DisableWorkflow(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxflow.v1.WorkflowService/DisableWorkflow',
+            cxflow_dot_v1_dot_ingestion__pb2.DisableWorkflowRequest.SerializeToString,
+            cxflow_dot_v1_dot_ingestion__pb2.Workflow.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteWorkflow(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxflow.v1.WorkflowService/DeleteWorkflow',
+            cxflow_dot_v1_dot_ingestion__pb2.DeleteWorkflowRequest.SerializeToString,
+            cxflow_dot_v1_dot_ingestion__pb2.DeleteWorkflowResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWorkflowVersions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxflow.v1.WorkflowService/ListWorkflowVersions',
+            cxflow_dot_v1_dot_ingestion__pb2.ListWorkflowVersionsRequest.SerializeToString,
+            cxflow_dot_v1_dot_ingestion__pb2.ListWorkflowVersionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRuns(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxflow.v1.WorkflowService/ListRuns',
+            cxflow_dot_v1_dot_ingestion__pb2.ListRunsRequest.SerializeToString,
+            cxflow_dot_v1_dot_ingestion__pb2.ListRunsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxflow.v1.WorkflowService/GetRun',
+            cxflow_dot_v1_dot_ingestion__pb2.GetRunRequest.SerializeToString,
+            cxflow_dot_v1_dot_ingestion__pb2.Run.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RetryRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxflow.v1.WorkflowService/RetryRun',
+            cxflow_dot_v1_dot_ingestion__pb2.RetryRunRequest.SerializeToString,
+            cxflow_dot_v1_dot_ingestion__pb2.RetryRunResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxflow.v1.WorkflowService/CancelRun',
+            cxflow_dot_v1_dot_ingestion__pb2.CancelRunRequest.SerializeToString,
+            cxflow_dot_v1_dot_ingestion__pb2.CancelRunResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DryRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxflow.v1.WorkflowService/DryRun',
+            cxflow_dot_v1_dot_ingestion__pb2.DryRunRequest.SerializeToString,
+            cxflow_dot_v1_dot_ingestion__pb2.DryRunResponse.FromString,
             options,
             channel_credentials,
             insecure,

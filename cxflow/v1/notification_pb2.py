@@ -22,19 +22,108 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from cxflow.v1 import common_pb2 as cxflow_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x63xflow/v1/notification.proto\x12\tcxflow.v1\"\x90\x01\n\x10SendEmailRequest\x12\x17\n\x0fidempotency_key\x18\x01 \x01(\t\x12\x14\n\x0c\x66rom_address\x18\x02 \x01(\t\x12\n\n\x02to\x18\x03 \x03(\t\x12\n\n\x02\x63\x63\x18\x04 \x03(\t\x12\x0f\n\x07subject\x18\x05 \x01(\t\x12\x11\n\ttext_body\x18\x06 \x01(\t\x12\x11\n\thtml_body\x18\x07 \x01(\t\":\n\x11SendEmailResponse\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x11\n\tduplicate\x18\x02 \x01(\x08\x32]\n\x13NotificationService\x12\x46\n\tSendEmail\x12\x1b.cxflow.v1.SendEmailRequest\x1a\x1c.cxflow.v1.SendEmailResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x63xflow/v1/notification.proto\x12\tcxflow.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16\x63xflow/v1/common.proto\"\x90\x01\n\x10SendEmailRequest\x12\x17\n\x0fidempotency_key\x18\x01 \x01(\t\x12\x14\n\x0c\x66rom_address\x18\x02 \x01(\t\x12\n\n\x02to\x18\x03 \x03(\t\x12\n\n\x02\x63\x63\x18\x04 \x03(\t\x12\x0f\n\x07subject\x18\x05 \x01(\t\x12\x11\n\ttext_body\x18\x06 \x01(\t\x12\x11\n\thtml_body\x18\x07 \x01(\t\":\n\x11SendEmailResponse\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x11\n\tduplicate\x18\x02 \x01(\x08\"x\n\x10SendSlackRequest\x12\x17\n\x0fidempotency_key\x18\x01 \x01(\t\x12\x14\n\x0cwebhook_name\x18\x02 \x01(\t\x12\x0c\n\x04text\x18\x03 \x01(\t\x12\'\n\x06\x62locks\x18\x04 \x03(\x0b\x32\x17.google.protobuf.Struct\"R\n\x11SendSlackResponse\x12\x11\n\tduplicate\x18\x01 \x01(\x08\x12\x13\n\x0bstatus_code\x18\x02 \x01(\x05\x12\x15\n\rresponse_body\x18\x03 \x01(\t\"z\n\x12SendWebhookRequest\x12\x17\n\x0fidempotency_key\x18\x01 \x01(\t\x12\x0b\n\x03url\x18\x02 \x01(\t\x12%\n\x04\x62ody\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x17\n\x0ftimeout_seconds\x18\x04 \x01(\x05\"T\n\x13SendWebhookResponse\x12\x11\n\tduplicate\x18\x01 \x01(\x08\x12\x13\n\x0bstatus_code\x18\x02 \x01(\x05\x12\x15\n\rresponse_body\x18\x03 \x01(\t\"\x80\x02\n\x17SendSegmentEventRequest\x12\x17\n\x0fidempotency_key\x18\x01 \x01(\t\x12\x16\n\x0ewrite_key_name\x18\x02 \x01(\t\x12(\n\x04type\x18\x03 \x01(\x0e\x32\x1a.cxflow.v1.SegmentCallType\x12\x0f\n\x07user_id\x18\x04 \x01(\t\x12\r\n\x05\x65vent\x18\x05 \x01(\t\x12\'\n\x06traits\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\x12+\n\nproperties\x18\x07 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x14\n\x0c\x61nonymous_id\x18\x08 \x01(\t\"V\n\x18SendSegmentEventResponse\x12\x11\n\tduplicate\x18\x01 \x01(\x08\x12\x13\n\x0bstatus_code\x18\x02 \x01(\x05\x12\x12\n\nmessage_id\x18\x03 \x01(\t\"i\n\rTicketComment\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06\x61uthor\x18\x02 \x01(\t\x12\x0c\n\x04\x62ody\x18\x03 \x01(\t\x12.\n\ncreated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x84\x04\n\x06Ticket\x12\n\n\x02id\x18\x01 \x01(\t\x12+\n\x08provider\x18\x02 \x01(\x0e\x32\x19.cxflow.v1.TicketProvider\x12\x13\n\x0b\x65xternal_id\x18\x03 \x01(\t\x12\x14\n\x0c\x65xternal_url\x18\x04 \x01(\t\x12\r\n\x05title\x18\x05 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x06 \x01(\t\x12+\n\x08priority\x18\x07 \x01(\x0e\x32\x19.cxflow.v1.TicketPriority\x12\'\n\x06status\x18\x08 \x01(\x0e\x32\x17.cxflow.v1.TicketStatus\x12\r\n\x05owner\x18\t \x01(\t\x12\x12\n\ncontact_id\x18\n \x01(\t\x12\x16\n\x0erequester_name\x18\x0b \x01(\t\x12\x17\n\x0frequester_email\x18\x0c \x01(\t\x12\x0c\n\x04tags\x18\r \x03(\t\x12.\n\rcustom_fields\x18\x0e \x01(\x0b\x32\x17.google.protobuf.Struct\x12*\n\x08\x63omments\x18\x0f \x03(\x0b\x32\x18.cxflow.v1.TicketComment\x12.\n\ncreated_at\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xe7\x02\n\x13\x43reateTicketRequest\x12\x17\n\x0fidempotency_key\x18\x01 \x01(\t\x12+\n\x08provider\x18\x02 \x01(\x0e\x32\x19.cxflow.v1.TicketProvider\x12\r\n\x05title\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12+\n\x08priority\x18\x05 \x01(\x0e\x32\x19.cxflow.v1.TicketPriority\x12\'\n\x06status\x18\x06 \x01(\x0e\x32\x17.cxflow.v1.TicketStatus\x12\r\n\x05owner\x18\x07 \x01(\t\x12\x12\n\ncontact_id\x18\x08 \x01(\t\x12\x16\n\x0erequester_name\x18\t \x01(\t\x12\x17\n\x0frequester_email\x18\n \x01(\t\x12\x0c\n\x04tags\x18\x0b \x03(\t\x12.\n\rcustom_fields\x18\x0c \x01(\x0b\x32\x17.google.protobuf.Struct\"L\n\x14\x43reateTicketResponse\x12!\n\x06ticket\x18\x01 \x01(\x0b\x32\x11.cxflow.v1.Ticket\x12\x11\n\tduplicate\x18\x02 \x01(\x08\"%\n\x10GetTicketRequest\x12\x11\n\tticket_id\x18\x01 \x01(\t\"\x86\x01\n\x12ListTicketsRequest\x12\'\n\x06status\x18\x01 \x01(\x0e\x32\x17.cxflow.v1.TicketStatus\x12\r\n\x05owner\x18\x02 \x01(\t\x12\x12\n\ncontact_id\x18\x03 \x01(\t\x12$\n\x04page\x18\x04 \x01(\x0b\x32\x16.cxflow.v1.PageRequest\"R\n\x13ListTicketsResponse\x12\"\n\x07tickets\x18\x01 \x03(\x0b\x32\x11.cxflow.v1.Ticket\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x1c\n\nStringList\x12\x0e\n\x06values\x18\x01 \x03(\t\"\xdb\x02\n\x13UpdateTicketRequest\x12\x11\n\tticket_id\x18\x01 \x01(\t\x12\x12\n\x05title\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\x18\n\x0b\x64\x65scription\x18\x03 \x01(\tH\x01\x88\x01\x01\x12\x30\n\x08priority\x18\x04 \x01(\x0e\x32\x19.cxflow.v1.TicketPriorityH\x02\x88\x01\x01\x12,\n\x06status\x18\x05 \x01(\x0e\x32\x17.cxflow.v1.TicketStatusH\x03\x88\x01\x01\x12\x12\n\x05owner\x18\x06 \x01(\tH\x04\x88\x01\x01\x12#\n\x04tags\x18\x07 \x01(\x0b\x32\x15.cxflow.v1.StringList\x12.\n\rcustom_fields\x18\x08 \x01(\x0b\x32\x17.google.protobuf.StructB\x08\n\x06_titleB\x0e\n\x0c_descriptionB\x0b\n\t_priorityB\t\n\x07_statusB\x08\n\x06_owner\"c\n\x17\x41\x64\x64TicketCommentRequest\x12\x11\n\tticket_id\x18\x01 \x01(\t\x12\x0c\n\x04\x62ody\x18\x02 \x01(\t\x12\x0e\n\x06\x61uthor\x18\x03 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x04 \x01(\t\"\x98\x01\n\x06Survey\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x14\n\x0curl_template\x18\x03 \x01(\t\x12.\n\ncreated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"9\n\x13\x43reateSurveyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0curl_template\x18\x02 \x01(\t\"%\n\x10GetSurveyRequest\x12\x11\n\tsurvey_id\x18\x01 \x01(\t\":\n\x12ListSurveysRequest\x12$\n\x04page\x18\x01 \x01(\x0b\x32\x16.cxflow.v1.PageRequest\"R\n\x13ListSurveysResponse\x12\"\n\x07surveys\x18\x01 \x03(\x0b\x32\x11.cxflow.v1.Survey\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"p\n\x13UpdateSurveyRequest\x12\x11\n\tsurvey_id\x18\x01 \x01(\t\x12\x11\n\x04name\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\x19\n\x0curl_template\x18\x03 \x01(\tH\x01\x88\x01\x01\x42\x07\n\x05_nameB\x0f\n\r_url_template\"(\n\x13\x44\x65leteSurveyRequest\x12\x11\n\tsurvey_id\x18\x01 \x01(\t\"\x16\n\x14\x44\x65leteSurveyResponse\"\x90\x02\n\x17\x44istributeSurveyRequest\x12\x17\n\x0fidempotency_key\x18\x01 \x01(\t\x12\x11\n\tsurvey_id\x18\x02 \x01(\t\x12\x12\n\ncontact_id\x18\x03 \x01(\t\x12\r\n\x05\x65mail\x18\x04 \x01(\t\x12\x12\n\nfirst_name\x18\x05 \x01(\t\x12\x11\n\tlast_name\x18\x06 \x01(\t\x12\x0e\n\x06run_id\x18\x07 \x01(\t\x12\x14\n\x0c\x66rom_address\x18\x08 \x01(\t\x12\x0f\n\x07subject\x18\t \x01(\t\x12\x15\n\rtext_template\x18\n \x01(\t\x12\x15\n\rhtml_template\x18\x0b \x01(\t\x12\x1a\n\x12\x65xpires_in_seconds\x18\x0c \x01(\x03\"\x80\x02\n\x12SurveyDistribution\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\tsurvey_id\x18\x02 \x01(\t\x12\x12\n\ncontact_id\x18\x03 \x01(\t\x12\x0e\n\x06run_id\x18\x04 \x01(\t\x12\r\n\x05\x65mail\x18\x05 \x01(\t\x12\x0c\n\x04link\x18\x06 \x01(\t\x12+\n\x07sent_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\topened_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nexpires_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"v\n\x18\x44istributeSurveyResponse\x12\x33\n\x0c\x64istribution\x18\x01 \x01(\x0b\x32\x1d.cxflow.v1.SurveyDistribution\x12\x12\n\nmessage_id\x18\x02 \x01(\t\x12\x11\n\tduplicate\x18\x03 \x01(\x08\"m\n\x1eListSurveyDistributionsRequest\x12\x11\n\tsurvey_id\x18\x01 \x01(\t\x12\x12\n\ncontact_id\x18\x02 \x01(\t\x12$\n\x04page\x18\x03 \x01(\x0b\x32\x16.cxflow.v1.PageRequest\"p\n\x1fListSurveyDistributionsResponse\x12\x34\n\rdistributions\x18\x01 \x03(\x0b\x32\x1d.cxflow.v1.SurveyDistribution\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x83\x01\n\x0cSmtpSettings\x12\x0c\n\x04host\x18\x01 \x01(\t\x12\x0c\n\x04port\x18\x02 \x01(\x05\x12\x10\n\x08starttls\x18\x03 \x01(\x08\x12\x0b\n\x03tls\x18\x04 \x01(\x08\x12\x10\n\x08username\x18\x05 \x01(\t\x12\x10\n\x08password\x18\x06 \x01(\t\x12\x14\n\x0c\x64\x65\x66\x61ult_from\x18\x07 \x01(\t\"E\n\x0fZendeskSettings\x12\x10\n\x08\x62\x61se_url\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x11\n\tapi_token\x18\x03 \x01(\t\"6\n\x11\x46reshdeskSettings\x12\x10\n\x08\x62\x61se_url\x18\x01 \x01(\t\x12\x0f\n\x07\x61pi_key\x18\x02 \x01(\t\"\xe8\x04\n\x1cUpdateChannelSettingsRequest\x12%\n\x04smtp\x18\x01 \x01(\x0b\x32\x17.cxflow.v1.SmtpSettings\x12R\n\x0eslack_webhooks\x18\x02 \x03(\x0b\x32:.cxflow.v1.UpdateChannelSettingsRequest.SlackWebhooksEntry\x12+\n\x07zendesk\x18\x03 \x01(\x0b\x32\x1a.cxflow.v1.ZendeskSettings\x12/\n\tfreshdesk\x18\x04 \x01(\x0b\x32\x1c.cxflow.v1.FreshdeskSettings\x12\x1b\n\x0ewebhook_secret\x18\x05 \x01(\tH\x00\x88\x01\x01\x12\x32\n\x13outbound_allow_list\x18\x06 \x01(\x0b\x32\x15.cxflow.v1.StringList\x12Y\n\x12segment_write_keys\x18\x07 \x03(\x0b\x32=.cxflow.v1.UpdateChannelSettingsRequest.SegmentWriteKeysEntry\x12\x1d\n\x10segment_endpoint\x18\x08 \x01(\tH\x01\x88\x01\x01\x12\r\n\x05\x63lear\x18\t \x03(\t\x1a\x34\n\x12SlackWebhooksEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x37\n\x15SegmentWriteKeysEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x11\n\x0f_webhook_secretB\x13\n\x11_segment_endpoint\"\x1b\n\x19GetChannelSettingsRequest\"\x83\x02\n\x16\x43hannelSettingsSummary\x12\x17\n\x0fsmtp_configured\x18\x01 \x01(\x08\x12\x1b\n\x13slack_webhook_names\x18\x02 \x03(\t\x12\x1a\n\x12zendesk_configured\x18\x03 \x01(\x08\x12\x1c\n\x14\x66reshdesk_configured\x18\x04 \x01(\x08\x12!\n\x19webhook_secret_configured\x18\x05 \x01(\x08\x12\x1b\n\x13outbound_allow_list\x18\x06 \x03(\t\x12\x1f\n\x17segment_write_key_names\x18\x07 \x03(\t\x12\x18\n\x10segment_endpoint\x18\x08 \x01(\t*q\n\x0fSegmentCallType\x12!\n\x1dSEGMENT_CALL_TYPE_UNSPECIFIED\x10\x00\x12\x1e\n\x1aSEGMENT_CALL_TYPE_IDENTIFY\x10\x01\x12\x1b\n\x17SEGMENT_CALL_TYPE_TRACK\x10\x02*\x86\x01\n\x0eTicketProvider\x12\x1f\n\x1bTICKET_PROVIDER_UNSPECIFIED\x10\x00\x12\x17\n\x13TICKET_PROVIDER_OWN\x10\x01\x12\x1b\n\x17TICKET_PROVIDER_ZENDESK\x10\x02\x12\x1d\n\x19TICKET_PROVIDER_FRESHDESK\x10\x03*\x9c\x01\n\x0eTicketPriority\x12\x1f\n\x1bTICKET_PRIORITY_UNSPECIFIED\x10\x00\x12\x17\n\x13TICKET_PRIORITY_LOW\x10\x01\x12\x1a\n\x16TICKET_PRIORITY_NORMAL\x10\x02\x12\x18\n\x14TICKET_PRIORITY_HIGH\x10\x03\x12\x1a\n\x16TICKET_PRIORITY_URGENT\x10\x04*\x99\x01\n\x0cTicketStatus\x12\x1d\n\x19TICKET_STATUS_UNSPECIFIED\x10\x00\x12\x16\n\x12TICKET_STATUS_OPEN\x10\x01\x12\x1d\n\x19TICKET_STATUS_IN_PROGRESS\x10\x02\x12\x19\n\x15TICKET_STATUS_ON_HOLD\x10\x03\x12\x18\n\x14TICKET_STATUS_CLOSED\x10\x04\x32\xaf\x0b\n\x13NotificationService\x12\x46\n\tSendEmail\x12\x1b.cxflow.v1.SendEmailRequest\x1a\x1c.cxflow.v1.SendEmailResponse\x12\x46\n\tSendSlack\x12\x1b.cxflow.v1.SendSlackRequest\x1a\x1c.cxflow.v1.SendSlackResponse\x12L\n\x0bSendWebhook\x12\x1d.cxflow.v1.SendWebhookRequest\x1a\x1e.cxflow.v1.SendWebhookResponse\x12[\n\x10SendSegmentEvent\x12\".cxflow.v1.SendSegmentEventRequest\x1a#.cxflow.v1.SendSegmentEventResponse\x12O\n\x0c\x43reateTicket\x12\x1e.cxflow.v1.CreateTicketRequest\x1a\x1f.cxflow.v1.CreateTicketResponse\x12;\n\tGetTicket\x12\x1b.cxflow.v1.GetTicketRequest\x1a\x11.cxflow.v1.Ticket\x12L\n\x0bListTickets\x12\x1d.cxflow.v1.ListTicketsRequest\x1a\x1e.cxflow.v1.ListTicketsResponse\x12\x41\n\x0cUpdateTicket\x12\x1e.cxflow.v1.UpdateTicketRequest\x1a\x11.cxflow.v1.Ticket\x12I\n\x10\x41\x64\x64TicketComment\x12\".cxflow.v1.AddTicketCommentRequest\x1a\x11.cxflow.v1.Ticket\x12\x41\n\x0c\x43reateSurvey\x12\x1e.cxflow.v1.CreateSurveyRequest\x1a\x11.cxflow.v1.Survey\x12;\n\tGetSurvey\x12\x1b.cxflow.v1.GetSurveyRequest\x1a\x11.cxflow.v1.Survey\x12L\n\x0bListSurveys\x12\x1d.cxflow.v1.ListSurveysRequest\x1a\x1e.cxflow.v1.ListSurveysResponse\x12\x41\n\x0cUpdateSurvey\x12\x1e.cxflow.v1.UpdateSurveyRequest\x1a\x11.cxflow.v1.Survey\x12O\n\x0c\x44\x65leteSurvey\x12\x1e.cxflow.v1.DeleteSurveyRequest\x1a\x1f.cxflow.v1.DeleteSurveyResponse\x12[\n\x10\x44istributeSurvey\x12\".cxflow.v1.DistributeSurveyRequest\x1a#.cxflow.v1.DistributeSurveyResponse\x12p\n\x17ListSurveyDistributions\x12).cxflow.v1.ListSurveyDistributionsRequest\x1a*.cxflow.v1.ListSurveyDistributionsResponse\x12\x63\n\x15UpdateChannelSettings\x12\'.cxflow.v1.UpdateChannelSettingsRequest\x1a!.cxflow.v1.ChannelSettingsSummary\x12]\n\x12GetChannelSettings\x12$.cxflow.v1.GetChannelSettingsRequest\x1a!.cxflow.v1.ChannelSettingsSummaryb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'cxflow.v1.notification_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SENDEMAILREQUEST']._serialized_start=44
-  _globals['_SENDEMAILREQUEST']._serialized_end=188
-  _globals['_SENDEMAILRESPONSE']._serialized_start=190
-  _globals['_SENDEMAILRESPONSE']._serialized_end=248
-  _globals['_NOTIFICATIONSERVICE']._serialized_start=250
-  _globals['_NOTIFICATIONSERVICE']._serialized_end=343
+  _globals['_UPDATECHANNELSETTINGSREQUEST_SLACKWEBHOOKSENTRY']._loaded_options = None
+  _globals['_UPDATECHANNELSETTINGSREQUEST_SLACKWEBHOOKSENTRY']._serialized_options = b'8\001'
+  _globals['_UPDATECHANNELSETTINGSREQUEST_SEGMENTWRITEKEYSENTRY']._loaded_options = None
+  _globals['_UPDATECHANNELSETTINGSREQUEST_SEGMENTWRITEKEYSENTRY']._serialized_options = b'8\001'
+  _globals['_SEGMENTCALLTYPE']._serialized_start=5534
+  _globals['_SEGMENTCALLTYPE']._serialized_end=5647
+  _globals['_TICKETPROVIDER']._serialized_start=5650
+  _globals['_TICKETPROVIDER']._serialized_end=5784
+  _globals['_TICKETPRIORITY']._serialized_start=5787
+  _globals['_TICKETPRIORITY']._serialized_end=5943
+  _globals['_TICKETSTATUS']._serialized_start=5946
+  _globals['_TICKETSTATUS']._serialized_end=6099
+  _globals['_SENDEMAILREQUEST']._serialized_start=131
+  _globals['_SENDEMAILREQUEST']._serialized_end=275
+  _globals['_SENDEMAILRESPONSE']._serialized_start=277
+  _globals['_SENDEMAILRESPONSE']._serialized_end=335
+  _globals['_SENDSLACKREQUEST']._serialized_start=337
+  _globals['_SENDSLACKREQUEST']._serialized_end=457
+  _globals['_SENDSLACKRESPONSE']._serialized_start=459
+  _globals['_SENDSLACKRESPONSE']._serialized_end=541
+  _globals['_SENDWEBHOOKREQUEST']._serialized_start=543
+  _globals['_SENDWEBHOOKREQUEST']._serialized_end=665
+  _globals['_SENDWEBHOOKRESPONSE']._serialized_start=667
+  _globals['_SENDWEBHOOKRESPONSE']._serialized_end=751
+  _globals['_SENDSEGMENTEVENTREQUEST']._serialized_start=754
+  _globals['_SENDSEGMENTEVENTREQUEST']._serialized_end=1010
+  _globals['_SENDSEGMENTEVENTRESPONSE']._serialized_start=1012
+  _globals['_SENDSEGMENTEVENTRESPONSE']._serialized_end=1098
+  _globals['_TICKETCOMMENT']._serialized_start=1100
+  _globals['_TICKETCOMMENT']._serialized_end=1205
+  _globals['_TICKET']._serialized_start=1208
+  _globals['_TICKET']._serialized_end=1724
+  _globals['_CREATETICKETREQUEST']._serialized_start=1727
+  _globals['_CREATETICKETREQUEST']._serialized_end=2086
+  _globals['_CREATETICKETRESPONSE']._serialized_start=2088
+  _globals['_CREATETICKETRESPONSE']._serialized_end=2164
+  _globals['_GETTICKETREQUEST']._serialized_start=2166
+  _globals['_GETTICKETREQUEST']._serialized_end=2203
+  _globals['_LISTTICKETSREQUEST']._serialized_start=2206
+  _globals['_LISTTICKETSREQUEST']._serialized_end=2340
+  _globals['_LISTTICKETSRESPONSE']._serialized_start=2342
+  _globals['_LISTTICKETSRESPONSE']._serialized_end=2424
+  _globals['_STRINGLIST']._serialized_start=2426
+  _globals['_STRINGLIST']._serialized_end=2454
+  _globals['_UPDATETICKETREQUEST']._serialized_start=2457
+  _globals['_UPDATETICKETREQUEST']._serialized_end=2804
+  _globals['_ADDTICKETCOMMENTREQUEST']._serialized_start=2806
+  _globals['_ADDTICKETCOMMENTREQUEST']._serialized_end=2905
+  _globals['_SURVEY']._serialized_start=2908
+  _globals['_SURVEY']._serialized_end=3060
+  _globals['_CREATESURVEYREQUEST']._serialized_start=3062
+  _globals['_CREATESURVEYREQUEST']._serialized_end=3119
+  _globals['_GETSURVEYREQUEST']._serialized_start=3121
+  _globals['_GETSURVEYREQUEST']._serialized_end=3158
+  _globals['_LISTSURVEYSREQUEST']._serialized_start=3160
+  _globals['_LISTSURVEYSREQUEST']._serialized_end=3218
+  _globals['_LISTSURVEYSRESPONSE']._serialized_start=3220
+  _globals['_LISTSURVEYSRESPONSE']._serialized_end=3302
+  _globals['_UPDATESURVEYREQUEST']._serialized_start=3304
+  _globals['_UPDATESURVEYREQUEST']._serialized_end=3416
+  _globals['_DELETESURVEYREQUEST']._serialized_start=3418
+  _globals['_DELETESURVEYREQUEST']._serialized_end=3458
+  _globals['_DELETESURVEYRESPONSE']._serialized_start=3460
+  _globals['_DELETESURVEYRESPONSE']._serialized_end=3482
+  _globals['_DISTRIBUTESURVEYREQUEST']._serialized_start=3485
+  _globals['_DISTRIBUTESURVEYREQUEST']._serialized_end=3757
+  _globals['_SURVEYDISTRIBUTION']._serialized_start=3760
+  _globals['_SURVEYDISTRIBUTION']._serialized_end=4016
+  _globals['_DISTRIBUTESURVEYRESPONSE']._serialized_start=4018
+  _globals['_DISTRIBUTESURVEYRESPONSE']._serialized_end=4136
+  _globals['_LISTSURVEYDISTRIBUTIONSREQUEST']._serialized_start=4138
+  _globals['_LISTSURVEYDISTRIBUTIONSREQUEST']._serialized_end=4247
+  _globals['_LISTSURVEYDISTRIBUTIONSRESPONSE']._serialized_start=4249
+  _globals['_LISTSURVEYDISTRIBUTIONSRESPONSE']._serialized_end=4361
+  _globals['_SMTPSETTINGS']._serialized_start=4364
+  _globals['_SMTPSETTINGS']._serialized_end=4495
+  _globals['_ZENDESKSETTINGS']._serialized_start=4497
+  _globals['_ZENDESKSETTINGS']._serialized_end=4566
+  _globals['_FRESHDESKSETTINGS']._serialized_start=4568
+  _globals['_FRESHDESKSETTINGS']._serialized_end=4622
+  _globals['_UPDATECHANNELSETTINGSREQUEST']._serialized_start=4625
+  _globals['_UPDATECHANNELSETTINGSREQUEST']._serialized_end=5241
+  _globals['_UPDATECHANNELSETTINGSREQUEST_SLACKWEBHOOKSENTRY']._serialized_start=5092
+  _globals['_UPDATECHANNELSETTINGSREQUEST_SLACKWEBHOOKSENTRY']._serialized_end=5144
+  _globals['_UPDATECHANNELSETTINGSREQUEST_SEGMENTWRITEKEYSENTRY']._serialized_start=5146
+  _globals['_UPDATECHANNELSETTINGSREQUEST_SEGMENTWRITEKEYSENTRY']._serialized_end=5201
+  _globals['_GETCHANNELSETTINGSREQUEST']._serialized_start=5243
+  _globals['_GETCHANNELSETTINGSREQUEST']._serialized_end=5270
+  _globals['_CHANNELSETTINGSSUMMARY']._serialized_start=5273
+  _globals['_CHANNELSETTINGSSUMMARY']._serialized_end=5532
+  _globals['_NOTIFICATIONSERVICE']._serialized_start=6102
+  _globals['_NOTIFICATIONSERVICE']._serialized_end=7557
 # @@protoc_insertion_point(module_scope)

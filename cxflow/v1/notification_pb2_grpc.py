@@ -39,12 +39,209 @@ class NotificationServiceStub:
                 request_serializer=cxflow_dot_v1_dot_notification__pb2.SendEmailRequest.SerializeToString,
                 response_deserializer=cxflow_dot_v1_dot_notification__pb2.SendEmailResponse.FromString,
                 _registered_method=True)
+        self.SendSlack = channel.unary_unary(
+                '/cxflow.v1.NotificationService/SendSlack',
+                request_serializer=cxflow_dot_v1_dot_notification__pb2.SendSlackRequest.SerializeToString,
+                response_deserializer=cxflow_dot_v1_dot_notification__pb2.SendSlackResponse.FromString,
+                _registered_method=True)
+        self.SendWebhook = channel.unary_unary(
+                '/cxflow.v1.NotificationService/SendWebhook',
+                request_serializer=cxflow_dot_v1_dot_notification__pb2.SendWebhookRequest.SerializeToString,
+                response_deserializer=cxflow_dot_v1_dot_notification__pb2.SendWebhookResponse.FromString,
+                _registered_method=True)
+        self.SendSegmentEvent = channel.unary_unary(
+                '/cxflow.v1.NotificationService/SendSegmentEvent',
+                request_serializer=cxflow_dot_v1_dot_notification__pb2.SendSegmentEventRequest.SerializeToString,
+                response_deserializer=cxflow_dot_v1_dot_notification__pb2.SendSegmentEventResponse.FromString,
+                _registered_method=True)
+        self.CreateTicket = channel.unary_unary(
+                '/cxflow.v1.NotificationService/CreateTicket',
+                request_serializer=cxflow_dot_v1_dot_notification__pb2.CreateTicketRequest.SerializeToString,
+                response_deserializer=cxflow_dot_v1_dot_notification__pb2.CreateTicketResponse.FromString,
+                _registered_method=True)
+        self.GetTicket = channel.unary_unary(
+                '/cxflow.v1.NotificationService/GetTicket',
+                request_serializer=cxflow_dot_v1_dot_notification__pb2.GetTicketRequest.SerializeToString,
+                response_deserializer=cxflow_dot_v1_dot_notification__pb2.Ticket.FromString,
+                _registered_method=True)
+        self.ListTickets = channel.unary_unary(
+                '/cxflow.v1.NotificationService/ListTickets',
+                request_serializer=cxflow_dot_v1_dot_notification__pb2.ListTicketsRequest.SerializeToString,
+                response_deserializer=cxflow_dot_v1_dot_notification__pb2.ListTicketsResponse.FromString,
+                _registered_method=True)
+        self.UpdateTicket = channel.unary_unary(
+                '/cxflow.v1.NotificationService/UpdateTicket',
+                request_serializer=cxflow_dot_v1_dot_notification__pb2.UpdateTicketRequest.SerializeToString,
+                response_deserializer=cxflow_dot_v1_dot_notification__pb2.Ticket.FromString,
+                _registered_method=True)
+        self.AddTicketComment = channel.unary_unary(
+                '/cxflow.v1.NotificationService/AddTicketComment',
+                request_serializer=cxflow_dot_v1_dot_notification__pb2.AddTicketCommentRequest.SerializeToString,
+                response_deserializer=cxflow_dot_v1_dot_notification__pb2.Ticket.FromString,
+                _registered_method=True)
+        self.CreateSurvey = channel.unary_unary(
+                '/cxflow.v1.NotificationService/CreateSurvey',
+                request_serializer=cxflow_dot_v1_dot_notification__pb2.CreateSurveyRequest.SerializeToString,
+                response_deserializer=cxflow_dot_v1_dot_notification__pb2.Survey.FromString,
+                _registered_method=True)
+        self.GetSurvey = channel.unary_unary(
+                '/cxflow.v1.NotificationService/GetSurvey',
+                request_serializer=cxflow_dot_v1_dot_notification__pb2.GetSurveyRequest.SerializeToString,
+                response_deserializer=cxflow_dot_v1_dot_notification__pb2.Survey.FromString,
+                _registered_method=True)
+        self.ListSurveys = channel.unary_unary(
+                '/cxflow.v1.NotificationService/ListSurveys',
+                request_serializer=cxflow_dot_v1_dot_notification__pb2.ListSurveysRequest.SerializeToString,
+                response_deserializer=cxflow_dot_v1_dot_notification__pb2.ListSurveysResponse.FromString,
+                _registered_method=True)
+        self.UpdateSurvey = channel.unary_unary(
+                '/cxflow.v1.NotificationService/UpdateSurvey',
+                request_serializer=cxflow_dot_v1_dot_notification__pb2.UpdateSurveyRequest.SerializeToString,
+                response_deserializer=cxflow_dot_v1_dot_notification__pb2.Survey.FromString,
+                _registered_method=True)
+        self.DeleteSurvey = channel.unary_unary(
+                '/cxflow.v1.NotificationService/DeleteSurvey',
+                request_serializer=cxflow_dot_v1_dot_notification__pb2.DeleteSurveyRequest.SerializeToString,
+                response_deserializer=cxflow_dot_v1_dot_notification__pb2.DeleteSurveyResponse.FromString,
+                _registered_method=True)
+        self.DistributeSurvey = channel.unary_unary(
+                '/cxflow.v1.NotificationService/DistributeSurvey',
+                request_serializer=cxflow_dot_v1_dot_notification__pb2.DistributeSurveyRequest.SerializeToString,
+                response_deserializer=cxflow_dot_v1_dot_notification__pb2.DistributeSurveyResponse.FromString,
+                _registered_method=True)
+        self.ListSurveyDistributions = channel.unary_unary(
+                '/cxflow.v1.NotificationService/ListSurveyDistributions',
+                request_serializer=cxflow_dot_v1_dot_notification__pb2.ListSurveyDistributionsRequest.SerializeToString,
+                response_deserializer=cxflow_dot_v1_dot_notification__pb2.ListSurveyDistributionsResponse.FromString,
+                _registered_method=True)
+        self.UpdateChannelSettings = channel.unary_unary(
+                '/cxflow.v1.NotificationService/UpdateChannelSettings',
+                request_serializer=cxflow_dot_v1_dot_notification__pb2.UpdateChannelSettingsRequest.SerializeToString,
+                response_deserializer=cxflow_dot_v1_dot_notification__pb2.ChannelSettingsSummary.FromString,
+                _registered_method=True)
+        self.GetChannelSettings = channel.unary_unary(
+                '/cxflow.v1.NotificationService/GetChannelSettings',
+                request_serializer=cxflow_dot_v1_dot_notification__pb2.GetChannelSettingsRequest.SerializeToString,
+                response_deserializer=cxflow_dot_v1_dot_notification__pb2.ChannelSettingsSummary.FromString,
+                _registered_method=True)
 
 
 class NotificationServiceServicer:
     """Missing associated documentation comment in .proto file."""
 
     def SendEmail(self, request, context):
+        """Email over SMTP: the organization's SMTP settings when configured, else the process's SMTP_* settings.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SendSlack(self, request, context):
+        """A message to a Slack incoming webhook, named in the organization's channel settings.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SendWebhook(self, request, context):
+        """POSTs JSON to a URL, signed with the organization's webhook secret (X-Cxflow-Signature).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SendSegmentEvent(self, request, context):
+        """An identify or track call to a Segment-compatible Tracking API with a configured write key.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateTicket(self, request, context):
+        """Tickets: cxflow's own store, or created in Zendesk / Freshdesk and recorded here with their external id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetTicket(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTickets(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateTicket(self, request, context):
+        """Own tickets only (Zendesk / Freshdesk tickets are worked on in those tools): FAILED_PRECONDITION otherwise.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddTicketComment(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateSurvey(self, request, context):
+        """Surveys: a named external survey URL template. Distributing one to a contact creates a unique,
+        unguessable link per (survey, contact, run) through cxflow's redirect endpoint
+        (GET {NOTIFICATION_PUBLIC_URL}/s/{token}), and emails it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSurvey(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSurveys(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateSurvey(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteSurvey(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DistributeSurvey(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSurveyDistributions(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateChannelSettings(self, request, context):
+        """Channel settings of the caller's organization. Secrets are write-only: no call returns them.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetChannelSettings(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -57,6 +254,91 @@ def add_NotificationServiceServicer_to_server(servicer, server):
                     servicer.SendEmail,
                     request_deserializer=cxflow_dot_v1_dot_notification__pb2.SendEmailRequest.FromString,
                     response_serializer=cxflow_dot_v1_dot_notification__pb2.SendEmailResponse.SerializeToString,
+            ),
+            'SendSlack': grpc.unary_unary_rpc_method_handler(
+                    servicer.SendSlack,
+                    request_deserializer=cxflow_dot_v1_dot_notification__pb2.SendSlackRequest.FromString,
+                    response_serializer=cxflow_dot_v1_dot_notification__pb2.SendSlackResponse.SerializeToString,
+            ),
+            'SendWebhook': grpc.unary_unary_rpc_method_handler(
+                    servicer.SendWebhook,
+                    request_deserializer=cxflow_dot_v1_dot_notification__pb2.SendWebhookRequest.FromString,
+                    response_serializer=cxflow_dot_v1_dot_notification__pb2.SendWebhookResponse.SerializeToString,
+            ),
+            'SendSegmentEvent': grpc.unary_unary_rpc_method_handler(
+                    servicer.SendSegmentEvent,
+                    request_deserializer=cxflow_dot_v1_dot_notification__pb2.SendSegmentEventRequest.FromString,
+                    response_serializer=cxflow_dot_v1_dot_notification__pb2.SendSegmentEventResponse.SerializeToString,
+            ),
+            'CreateTicket': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateTicket,
+                    request_deserializer=cxflow_dot_v1_dot_notification__pb2.CreateTicketRequest.FromString,
+                    response_serializer=cxflow_dot_v1_dot_notification__pb2.CreateTicketResponse.SerializeToString,
+            ),
+            'GetTicket': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTicket,
+                    request_deserializer=cxflow_dot_v1_dot_notification__pb2.GetTicketRequest.FromString,
+                    response_serializer=cxflow_dot_v1_dot_notification__pb2.Ticket.SerializeToString,
+            ),
+            'ListTickets': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTickets,
+                    request_deserializer=cxflow_dot_v1_dot_notification__pb2.ListTicketsRequest.FromString,
+                    response_serializer=cxflow_dot_v1_dot_notification__pb2.ListTicketsResponse.SerializeToString,
+            ),
+            'UpdateTicket': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateTicket,
+                    request_deserializer=cxflow_dot_v1_dot_notification__pb2.UpdateTicketRequest.FromString,
+                    response_serializer=cxflow_dot_v1_dot_notification__pb2.Ticket.SerializeToString,
+            ),
+            'AddTicketComment': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddTicketComment,
+                    request_deserializer=cxflow_dot_v1_dot_notification__pb2.AddTicketCommentRequest.FromString,
+                    response_serializer=cxflow_dot_v1_dot_notification__pb2.Ticket.SerializeToString,
+            ),
+            'CreateSurvey': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateSurvey,
+                    request_deserializer=cxflow_dot_v1_dot_notification__pb2.CreateSurveyRequest.FromString,
+                    response_serializer=cxflow_dot_v1_dot_notification__pb2.Survey.SerializeToString,
+            ),
+            'GetSurvey': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSurvey,
+                    request_deserializer=cxflow_dot_v1_dot_notification__pb2.GetSurveyRequest.FromString,
+                    response_serializer=cxflow_dot_v1_dot_notification__pb2.Survey.SerializeToString,
+            ),
+            'ListSurveys': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSurveys,
+                    request_deserializer=cxflow_dot_v1_dot_notification__pb2.ListSurveysRequest.FromString,
+                    response_serializer=cxflow_dot_v1_dot_notification__pb2.ListSurveysResponse.SerializeToString,
+            ),
+            'UpdateSurvey': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateSurvey,
+                    request_deserializer=cxflow_dot_v1_dot_notification__pb2.UpdateSurveyRequest.FromString,
+                    response_serializer=cxflow_dot_v1_dot_notification__pb2.Survey.SerializeToString,
+            ),
+            'DeleteSurvey': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteSurvey,
+                    request_deserializer=cxflow_dot_v1_dot_notification__pb2.DeleteSurveyRequest.FromString,
+                    response_serializer=cxflow_dot_v1_dot_notification__pb2.DeleteSurveyResponse.SerializeToString,
+            ),
+            'DistributeSurvey': grpc.unary_unary_rpc_method_handler(
+                    servicer.DistributeSurvey,
+                    request_deserializer=cxflow_dot_v1_dot_notification__pb2.DistributeSurveyRequest.FromString,
+                    response_serializer=cxflow_dot_v1_dot_notification__pb2.DistributeSurveyResponse.SerializeToString,
+            ),
+            'ListSurveyDistributions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSurveyDistributions,
+                    request_deserializer=cxflow_dot_v1_dot_notification__pb2.ListSurveyDistributionsRequest.FromString,
+                    response_serializer=cxflow_dot_v1_dot_notification__pb2.ListSurveyDistributionsResponse.SerializeToString,
+            ),
+            'UpdateChannelSettings': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateChannelSettings,
+                    request_deserializer=cxflow_dot_v1_dot_notification__pb2.UpdateChannelSettingsRequest.FromString,
+                    response_serializer=cxflow_dot_v1_dot_notification__pb2.ChannelSettingsSummary.SerializeToString,
+            ),
+            'GetChannelSettings': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetChannelSettings,
+                    request_deserializer=cxflow_dot_v1_dot_notification__pb2.GetChannelSettingsRequest.FromString,
+                    response_serializer=cxflow_dot_v1_dot_notification__pb2.ChannelSettingsSummary.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -86,6 +368,465 @@ class NotificationService:
             '/cxflow.v1.NotificationService/SendEmail',
             cxflow_dot_v1_dot_notification__pb2.SendEmailRequest.SerializeToString,
             cxflow_dot_v1_dot_notification__pb2.SendEmailResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SendSlack(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxflow.v1.NotificationService/SendSlack',
+            cxflow_dot_v1_dot_notification__pb2.SendSlackRequest.SerializeToString,
+            cxflow_dot_v1_dot_notification__pb2.SendSlackResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SendWebhook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxflow.v1.NotificationService/SendWebhook',
+            cxflow_dot_v1_dot_notification__pb2.SendWebhookRequest.SerializeToString,
+            cxflow_dot_v1_dot_notification__pb2.SendWebhookResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SendSegmentEvent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxflow.v1.NotificationService/SendSegmentEvent',
+            cxflow_dot_v1_dot_notification__pb2.SendSegmentEventRequest.SerializeToString,
+            cxflow_dot_v1_dot_notification__pb2.SendSegmentEventResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateTicket(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxflow.v1.NotificationService/CreateTicket',
+            cxflow_dot_v1_dot_notification__pb2.CreateTicketRequest.SerializeToString,
+            cxflow_dot_v1_dot_notification__pb2.CreateTicketResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTicket(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxflow.v1.NotificationService/GetTicket',
+            cxflow_dot_v1_dot_notification__pb2.GetTicketRequest.SerializeToString,
+            cxflow_dot_v1_dot_notification__pb2.Ticket.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTickets(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxflow.v1.NotificationService/ListTickets',
+            cxflow_dot_v1_dot_notification__pb2.ListTicketsRequest.SerializeToString,
+            cxflow_dot_v1_dot_notification__pb2.ListTicketsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateTicket(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxflow.v1.NotificationService/UpdateTicket',
+            cxflow_dot_v1_dot_notification__pb2.UpdateTicketRequest.SerializeToString,
+            cxflow_dot_v1_dot_notification__pb2.Ticket.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddTicketComment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxflow.v1.NotificationService/AddTicketComment',
+            cxflow_dot_v1_dot_notification__pb2.AddTicketCommentRequest.SerializeToString,
+            cxflow_dot_v1_dot_notification__pb2.Ticket.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateSurvey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxflow.v1.NotificationService/CreateSurvey',
+            cxflow_dot_v1_dot_notification__pb2.CreateSurveyRequest.SerializeToString,
+            cxflow_dot_v1_dot_notification__pb2.Survey.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSurvey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxflow.v1.NotificationService/GetSurvey',
+            cxflow_dot_v1_dot_notification__pb2.GetSurveyRequest.SerializeToString,
+            cxflow_dot_v1_dot_notification__pb2.Survey.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSurveys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxflow.v1.NotificationService/ListSurveys',
+            cxflow_dot_v1_dot_notification__pb2.ListSurveysRequest.SerializeToString,
+            cxflow_dot_v1_dot_notification__pb2.ListSurveysResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateSurvey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxflow.v1.NotificationService/UpdateSurvey',
+            cxflow_dot_v1_dot_notification__pb2.UpdateSurveyRequest.SerializeToString,
+            cxflow_dot_v1_dot_notification__pb2.Survey.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteSurvey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxflow.v1.NotificationService/DeleteSurvey',
+            cxflow_dot_v1_dot_notification__pb2.DeleteSurveyRequest.SerializeToString,
+            cxflow_dot_v1_dot_notification__pb2.DeleteSurveyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DistributeSurvey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxflow.v1.NotificationService/DistributeSurvey',
+            cxflow_dot_v1_dot_notification__pb2.DistributeSurveyRequest.SerializeToString,
+            cxflow_dot_v1_dot_notification__pb2.DistributeSurveyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSurveyDistributions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxflow.v1.NotificationService/ListSurveyDistributions',
+            cxflow_dot_v1_dot_notification__pb2.ListSurveyDistributionsRequest.SerializeToString,
+            cxflow_dot_v1_dot_notification__pb2.ListSurveyDistributionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateChannelSettings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxflow.v1.NotificationService/UpdateChannelSettings',
+            cxflow_dot_v1_dot_notification__pb2.UpdateChannelSettingsRequest.SerializeToString,
+            cxflow_dot_v1_dot_notification__pb2.ChannelSettingsSummary.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetChannelSettings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxflow.v1.NotificationService/GetChannelSettings',
+            cxflow_dot_v1_dot_notification__pb2.GetChannelSettingsRequest.SerializeToString,
+            cxflow_dot_v1_dot_notification__pb2.ChannelSettingsSummary.FromString,
             options,
             channel_credentials,
             insecure,

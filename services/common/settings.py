@@ -56,8 +56,14 @@ class Settings:
     ingestion_grpc_target: str = "localhost:50051"
     directory_grpc_target: str = "localhost:50052"
     notification_grpc_target: str = "localhost:50053"
+    # The notification service's HTTP endpoint (survey links: GET /s/{token}) and the base URL recipients reach it at.
+    notification_http_host: str = "127.0.0.1"
+    notification_http_port: int = 8090
+    notification_public_url: str = "http://localhost:8090"
     # The base URL people and Segment use to reach the HTTP intake (trigger URLs start with it).
     public_url: str = "http://localhost:8080"
+    # How long the HTTP intake remembers a source's accepted messageIds (a replay inside it is acknowledged, not processed).
+    ingestion_dedup_retention_days: int = 7
 
     # The secret services use to call each other (and that admin tooling uses). Empty means
     # "read it from data_dir/internal.token", which `make up` creates on first start.
@@ -94,7 +100,11 @@ class Settings:
             ingestion_grpc_target=os.environ.get("INGESTION_GRPC_TARGET", d.ingestion_grpc_target),
             directory_grpc_target=os.environ.get("DIRECTORY_GRPC_TARGET", d.directory_grpc_target),
             notification_grpc_target=os.environ.get("NOTIFICATION_GRPC_TARGET", d.notification_grpc_target),
+            notification_http_host=os.environ.get("NOTIFICATION_HTTP_HOST", d.notification_http_host),
+            notification_http_port=_env_int("NOTIFICATION_HTTP_PORT", d.notification_http_port),
+            notification_public_url=os.environ.get("NOTIFICATION_PUBLIC_URL", d.notification_public_url).rstrip("/"),
             public_url=os.environ.get("CXFLOW_PUBLIC_URL", d.public_url).rstrip("/"),
+            ingestion_dedup_retention_days=_env_int("INGESTION_DEDUP_RETENTION_DAYS", d.ingestion_dedup_retention_days),
             internal_token=os.environ.get("CXFLOW_INTERNAL_TOKEN", d.internal_token),
             smtp_host=os.environ.get("SMTP_HOST", d.smtp_host),
             smtp_port=_env_int("SMTP_PORT", d.smtp_port),
@@ -167,7 +177,11 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "INGESTION_GRPC_TARGET": ("ingestion_grpc_target", "where clients reach ingestion's gRPC"),
     "DIRECTORY_GRPC_TARGET": ("directory_grpc_target", "where clients reach the directory's gRPC"),
     "NOTIFICATION_GRPC_TARGET": ("notification_grpc_target", "where clients reach notification's gRPC"),
+    "NOTIFICATION_HTTP_HOST": ("notification_http_host", "bind address of notification's HTTP endpoint (survey links)"),
+    "NOTIFICATION_HTTP_PORT": ("notification_http_port", "port of notification's HTTP endpoint (survey links)"),
+    "NOTIFICATION_PUBLIC_URL": ("notification_public_url", "public base URL of survey links (/s/{token})"),
     "CXFLOW_PUBLIC_URL": ("public_url", "public base URL of the HTTP intake (trigger URLs start with it)"),
+    "INGESTION_DEDUP_RETENTION_DAYS": ("ingestion_dedup_retention_days", "days a source's accepted messageIds are remembered for dedup"),
     "CXFLOW_INTERNAL_TOKEN": ("internal_token", "service-to-service secret; default: data folder's internal.token"),
     "SMTP_HOST": ("smtp_host", "default SMTP server"),
     "SMTP_PORT": ("smtp_port", "default SMTP port"),

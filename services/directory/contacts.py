@@ -38,7 +38,7 @@ def check_embedded_data(values: dict[str, Any], field_prefix: str = "contact.emb
         where = f"{field_prefix}.{key}"
         if not key:
             raise InvalidDirectoryRequest(field_prefix, "keys must not be empty")
-        if isinstance(value, bool) or isinstance(value, str):
+        if isinstance(value, (bool, str)):
             checked[key] = value
         elif isinstance(value, (int, float)):
             if isinstance(value, float) and not math.isfinite(value):

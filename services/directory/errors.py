@@ -47,3 +47,18 @@ class WriteConflict(Unavailable):
 
     def __init__(self) -> None:
         super().__init__("the write kept conflicting with concurrent writes; retry")
+
+
+class MailingListNotFound(NotFound):
+    def __init__(self, mailing_list_id: str) -> None:
+        super().__init__(f"mailing list {mailing_list_id} not found", field="mailing_list_id")
+
+
+class SegmentNotFound(NotFound):
+    def __init__(self, segment_id: str) -> None:
+        super().__init__(f"segment {segment_id} not found", field="segment_id")
+
+
+class SegmentIdTaken(AlreadyExists):
+    def __init__(self, segment_id: str) -> None:
+        super().__init__(f"segment id {segment_id} is already in use", field="id")

@@ -1,4 +1,4 @@
-"""Qualtrics-like resource ids (ORG_, POOL_, CID_, CG_ + 15 base62 chars) and the check of ids callers choose."""
+"""Qualtrics-like resource ids (ORG_, POOL_, CID_, CG_, CTR_, SEG_ + 15 base62 chars) and the check of ids callers choose."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ API_TOKEN_PREFIX = "TKN_"
 DIRECTORY_PREFIX = "POOL_"
 CONTACT_PREFIX = "CID_"
 MAILING_LIST_PREFIX = "CG_"
+TRANSACTION_PREFIX = "CTR_"
+SEGMENT_PREFIX = "SEG_"
 
 _BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
 _ID_PATTERN = re.compile(r"[A-Za-z0-9_]{1,64}")

@@ -1,20 +1,25 @@
-"""SQLAlchemy models of the directory's database: organizations, tokens, directories, contacts, lists."""
+"""SQLAlchemy models of the directory's database: organizations, tokens, directories, contacts, lists, transactions,
+segments with their stored membership and opt-outs, and the outbox of membership events."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Base(DeclarativeBase):
     pass
+
+
+# SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
+AutoIncrementId = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class Organization(Base):
@@ -109,3 +114,85 @@ class MailingListMembership(Base):
     mailing_list_id: Mapped[str] = mapped_column(ForeignKey("mailing_lists.id", ondelete="CASCADE"), primary_key=True)
     contact_id: Mapped[str] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True, index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+
+
+class Transaction(Base):
+    """One transaction of a contact (Qualtrics: a transaction in a transaction batch), with its data fields."""
+
+    __tablename__ = "transactions"
+    __table_args__ = (Index("ix_transactions_contact_date", "contact_id", "transaction_date", "seq"),)
+
+    # The insertion order: the tie-break between transactions of the same date ("latest" and newest-first lists).
+    seq: Mapped[int] = mapped_column(AutoIncrementId, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(64), unique=True)
+    directory_id: Mapped[str] = mapped_column(ForeignKey("directories.id", ondelete="CASCADE"), index=True)
+    contact_id: Mapped[str] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    mailing_list_id: Mapped[str] = mapped_column(ForeignKey("mailing_lists.id", ondelete="CASCADE"), index=True)
+    transaction_date: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+
+
+class Segment(Base):
+    """A named rule tree over a directory's contacts (see services/directory/segment_rules.py)."""
+
+    __tablename__ = "segments"
+    __table_args__ = (Index("ix_segments_directory_created", "directory_id", "created_at", "id"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    directory_id: Mapped[str] = mapped_column(ForeignKey("directories.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str] = mapped_column(String(2000), default="")
+    rule: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+
+
+class SegmentMembership(Base):
+    """A contact that is a member of a segment now."""
+
+    __tablename__ = "segment_memberships"
+
+    segment_id: Mapped[str] = mapped_column(ForeignKey("segments.id", ondelete="CASCADE"), primary_key=True)
+    contact_id: Mapped[str] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True, index=True)
+    since: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # The evaluation that added the row: a refresh finds the rows it just added by it, to write their events.
+    batch: Mapped[str] = mapped_column(String(32))
+
+
+class SegmentOptOut(Base):
+    """A contact that opted out of a segment: never a member until it opts back in."""
+
+    __tablename__ = "segment_opt_outs"
+
+    segment_id: Mapped[str] = mapped_column(ForeignKey("segments.id", ondelete="CASCADE"), primary_key=True)
+    contact_id: Mapped[str] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+
+
+class OutboxEvent(Base):
+    """A membership change waiting for (or done with) delivery to ingestion; written in the change's transaction.
+
+    No foreign keys: the event outlives a deleted contact or segment, and must still be delivered.
+    """
+
+    __tablename__ = "membership_outbox"
+    __table_args__ = (Index("ix_membership_outbox_pending", "delivered", "seq"), Index("ix_membership_outbox_batch", "batch"))
+
+    seq: Mapped[int] = mapped_column(AutoIncrementId, primary_key=True, autoincrement=True)
+    # The event id ingestion sees: stable across redeliveries, unique ("MEV_" + batch + "_" + segment + "_" + contact).
+    id: Mapped[str] = mapped_column(String(200), unique=True)
+    batch: Mapped[str] = mapped_column(String(32))
+    organization_id: Mapped[str] = mapped_column(String(64))
+    directory_id: Mapped[str] = mapped_column(String(64))
+    segment_id: Mapped[str] = mapped_column(String(64))
+    segment_name: Mapped[str] = mapped_column(String(255))
+    contact_id: Mapped[str] = mapped_column(String(64))
+    change: Mapped[str] = mapped_column(String(16))  # ADDED, REMOVED, OPTED_IN, OPTED_OUT
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    delivered: Mapped[bool] = mapped_column(Boolean, default=False)
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # After a rejection, the event waits until then (exponential backoff); the reason stays for operators.
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(String(500))

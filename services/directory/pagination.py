@@ -6,7 +6,7 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from services.directory.errors import InvalidDirectoryRequest
 
@@ -52,4 +52,4 @@ def decode_token(token: str) -> PagePosition:
 
 def _as_utc(moment: datetime) -> datetime:
     # SQLite hands back naive datetimes; everything stored is UTC.
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Generic, Sequence, TypeVar
+from typing import Generic, TypeVar
 
 from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -19,8 +20,10 @@ from services.directory.errors import (
     DirectoryIdTaken,
     DirectoryNotFound,
     MailingListIdTaken,
+    MailingListNotFound,
     OrganizationNotFound,
 )
+from services.directory.membership import Clock, MembershipEngine
 from services.directory.models import (
     ApiToken,
     Contact,
@@ -29,6 +32,7 @@ from services.directory.models import (
     MailingList,
     MailingListMembership,
     Organization,
+    SegmentMembership,
     utc_now,
 )
 from services.directory.pagination import Page, PagePosition, encode_token
@@ -53,6 +57,7 @@ class CountedDirectory:
 class ListedContact:
     contact: Contact
     mailing_list_ids: list[str]
+    segment_ids: list[str]
 
 
 @dataclass(frozen=True)
@@ -110,13 +115,21 @@ class OrganizationRepository:
             return None
         return row.organization_id
 
+    async def list_organizations(self, page: Page) -> PageOf[Organization]:
+        items = list((await self._session.execute(_paged(select(Organization), Organization, page))).scalars().all())
+        return _page_of(items, page, lambda item: item)
+
 
 class DirectoryRepository:
     """Directories, contacts and mailing lists of one organization; every query is scoped to it."""
 
-    def __init__(self, session: AsyncSession, organization_id: str) -> None:
+    def __init__(self, session: AsyncSession, organization_id: str, clock: Clock = utc_now) -> None:
         self._session = session
         self._organization_id = organization_id
+        self._clock = clock
+
+    def membership(self) -> MembershipEngine:
+        return MembershipEngine(self._session, self._organization_id, self._clock)
 
     # Directories
 
@@ -163,6 +176,10 @@ class DirectoryRepository:
         )
         return select(Directory, contact_count).where(Directory.organization_id == self._organization_id)
 
+    async def directory(self, directory_id: str) -> Directory:
+        """The directory, if it is the organization's (NOT_FOUND otherwise, as for a missing one)."""
+        return await self._directory(directory_id)
+
     async def _directory(self, directory_id: str) -> Directory:
         directory = (
             await self._session.execute(
@@ -203,20 +220,59 @@ class DirectoryRepository:
                 for index, key in identity_keys(rules, normalized_identity(contact))
             )
             await self._session.flush()
+            await self.membership().reevaluate_contacts(directory_id, [contact.id])
             return UpsertOutcome(contact.id, created=True)
 
+        await self._update(directory_id, match, write, rules)
+        return UpsertOutcome(match, created=False)
+
+    async def update_contact(self, directory_id: str, contact_id: str, write: ContactWrite) -> ListedContact:
+        """A partial update by id; identity keys follow the new values (keys another contact owns stay its own)."""
+        directory = await self._directory(directory_id)
+        await self._update(directory_id, contact_id, write, directory.dedup_rules or [])
+        return await self.get_contact(directory_id, contact_id)
+
+    async def _update(self, directory_id: str, contact_id: str, write: ContactWrite, rules: Sequence[Sequence[str]]) -> None:
         # Writing first takes the row lock on PostgreSQL and the write lock on SQLite (whose driver only begins a
         # transaction at the first write), so the read below sees the latest merge and concurrent merges never clobber.
-        await self._session.execute(update(Contact).where(Contact.id == match).values(updated_at=utc_now()))
+        locked = await self._session.execute(
+            update(Contact)
+            .where(Contact.id == contact_id, Contact.directory_id == directory_id)
+            .values(updated_at=utc_now())
+        )
+        if not locked.rowcount:
+            raise ContactNotFound(contact_id)
         contact = (
             await self._session.execute(
-                select(Contact).where(Contact.id == match).execution_options(populate_existing=True)
+                select(Contact).where(Contact.id == contact_id).execution_options(populate_existing=True)
             )
         ).scalar_one()
         apply_write(contact, write)
         await self._session.flush()
         await self._replace_identity_keys(contact, rules)
-        return UpsertOutcome(contact.id, created=False)
+        await self.membership().reevaluate_contacts(directory_id, [contact_id])
+
+    async def delete_contact(self, directory_id: str, contact_id: str) -> None:
+        """Deletes the contact; its identity keys, transactions, list and segment memberships cascade with it."""
+        await self._directory(directory_id)
+        locked = await self._session.execute(
+            update(Contact)
+            .where(Contact.id == contact_id, Contact.directory_id == directory_id)
+            .values(updated_at=utc_now())
+        )
+        if not locked.rowcount:
+            raise ContactNotFound(contact_id)
+        await self.membership().removed_with_contact(directory_id, contact_id)
+        await self._session.execute(delete(Contact).where(Contact.id == contact_id))
+
+    async def existing_contacts(self, directory_id: str, contact_ids: Sequence[str]) -> set[str]:
+        """Which of these ids are contacts of the directory."""
+        if not contact_ids:
+            return set()
+        rows = await self._session.execute(
+            select(Contact.id).where(Contact.directory_id == directory_id, Contact.id.in_(list(set(contact_ids))))
+        )
+        return set(rows.scalars().all())
 
     async def _match(self, directory_id: str, keys: list[tuple[int, str]]) -> str | None:
         """The contact owning the first (in rule order) of keys, if any."""
@@ -281,17 +337,18 @@ class DirectoryRepository:
         ).scalar_one_or_none()
         if contact is None:
             raise ContactNotFound(contact_id)
-        return (await self._with_mailing_lists([contact]))[0]
+        return (await self._with_memberships([contact]))[0]
 
     async def search_contacts(self, directory_id: str, condition: ContactCondition | None, page: Page) -> PageOf[ListedContact]:
         await self._directory(directory_id)
         query = select(Contact).where(Contact.directory_id == directory_id, condition_sql(condition, self._dialect()))
         contacts = list((await self._session.execute(_paged(query, Contact, page))).scalars().all())
-        listed = await self._with_mailing_lists(contacts)
+        listed = await self._with_memberships(contacts)
         return _page_of(listed, page, lambda item: item.contact)
 
-    async def _with_mailing_lists(self, contacts: list[Contact]) -> list[ListedContact]:
+    async def _with_memberships(self, contacts: list[Contact]) -> list[ListedContact]:
         lists: dict[str, list[str]] = {contact.id: [] for contact in contacts}
+        segments: dict[str, list[str]] = {contact.id: [] for contact in contacts}
         if contacts:
             rows = await self._session.execute(
                 select(MailingListMembership.contact_id, MailingListMembership.mailing_list_id)
@@ -300,7 +357,14 @@ class DirectoryRepository:
             )
             for contact_id, mailing_list_id in rows.all():
                 lists[contact_id].append(mailing_list_id)
-        return [ListedContact(contact, lists[contact.id]) for contact in contacts]
+            rows = await self._session.execute(
+                select(SegmentMembership.contact_id, SegmentMembership.segment_id)
+                .where(SegmentMembership.contact_id.in_(list(segments)))
+                .order_by(SegmentMembership.segment_id)
+            )
+            for contact_id, segment_id in rows.all():
+                segments[contact_id].append(segment_id)
+        return [ListedContact(contact, lists[contact.id], segments[contact.id]) for contact in contacts]
 
     # Mailing lists
 
@@ -324,6 +388,47 @@ class DirectoryRepository:
         query = select(MailingList).where(MailingList.directory_id == directory_id)
         items = list((await self._session.execute(_paged(query, MailingList, page))).scalars().all())
         return _page_of(items, page, lambda item: item)
+
+    async def mailing_list(self, directory_id: str, mailing_list_id: str) -> MailingList:
+        await self._directory(directory_id)
+        mailing_list = (
+            await self._session.execute(
+                select(MailingList).where(MailingList.id == mailing_list_id, MailingList.directory_id == directory_id)
+            )
+        ).scalar_one_or_none()
+        if mailing_list is None:
+            raise MailingListNotFound(mailing_list_id)
+        return mailing_list
+
+    async def change_mailing_list_members(
+        self, directory_id: str, mailing_list_id: str, contact_ids: Sequence[str], add: bool
+    ) -> int:
+        """Adds (or removes) contacts to a list; every id must be a contact of the directory. Returns the rows changed."""
+        await self.mailing_list(directory_id, mailing_list_id)
+        wanted = list(dict.fromkeys(contact_ids))
+        missing = set(wanted) - await self.existing_contacts(directory_id, wanted)
+        if missing:
+            raise ContactNotFound(min(missing))
+        if not wanted:
+            return 0
+        if add:
+            insert = sqlite_insert if self._dialect() == "sqlite" else postgresql_insert
+            now = utc_now()
+            result = await self._session.execute(
+                insert(MailingListMembership)
+                .values([{"mailing_list_id": mailing_list_id, "contact_id": cid, "created_at": now} for cid in wanted])
+                .on_conflict_do_nothing()
+            )
+        else:
+            result = await self._session.execute(
+                delete(MailingListMembership).where(
+                    MailingListMembership.mailing_list_id == mailing_list_id,
+                    MailingListMembership.contact_id.in_(wanted),
+                )
+            )
+        if result.rowcount:
+            await self.membership().reevaluate_contacts(directory_id, wanted)
+        return max(result.rowcount, 0)
 
     def _dialect(self) -> str:
         return self._session.get_bind().dialect.name

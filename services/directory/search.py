@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 from sqlalchemy import ColumnElement, and_, case, func, or_, true
 
@@ -25,10 +24,10 @@ class FieldCondition:
 @dataclass(frozen=True)
 class ConditionGroup:
     conjunction: str  # "and" or "or"
-    conditions: tuple["ContactCondition", ...]
+    conditions: tuple[ContactCondition, ...]
 
 
-ContactCondition = Union[FieldCondition, ConditionGroup]
+ContactCondition = FieldCondition | ConditionGroup
 
 
 def condition_sql(condition: ContactCondition | None, dialect: str, where: str = "filter") -> ColumnElement[bool]:

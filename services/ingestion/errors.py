@@ -62,3 +62,20 @@ class WorkflowDisabled(FailedPrecondition):
 
     def __init__(self, workflow_id: str) -> None:
         super().__init__(f"workflow {workflow_id} is disabled", field="workflow_id")
+
+
+class InvalidQualtricsRequest(InvalidArgument):
+    """A Qualtrics-style REST body that breaks the route's shape; the message starts with the field's name."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}", field=field)
+
+
+class CaptureNotFound(NotFound):
+    def __init__(self, workflow_id: str) -> None:
+        super().__init__(f"workflow {workflow_id} has no capture: start one first", field="workflow_id")
+
+
+class SubscriptionNotFound(NotFound):
+    def __init__(self, subscription_id: str) -> None:
+        super().__init__(f"subscription {subscription_id} not found", field="subscription_id")

@@ -7,11 +7,11 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 from services.common.errors import InvalidArgument
 
-Literal = Union[str, int, float, bool, None]
+Literal = str | int | float | bool | None
 
 
 class FilterSyntaxError(InvalidArgument):
@@ -125,7 +125,7 @@ class Function:
 
 @dataclass(frozen=True)
 class Not:
-    operand: "Node"
+    operand: Node
 
     def matches(self, event: Any) -> bool:
         return not self.operand.matches(event)
@@ -136,8 +136,8 @@ class Not:
 
 @dataclass(frozen=True)
 class And:
-    left: "Node"
-    right: "Node"
+    left: Node
+    right: Node
 
     def matches(self, event: Any) -> bool:
         return self.left.matches(event) and self.right.matches(event)
@@ -148,8 +148,8 @@ class And:
 
 @dataclass(frozen=True)
 class Or:
-    left: "Node"
-    right: "Node"
+    left: Node
+    right: Node
 
     def matches(self, event: Any) -> bool:
         return self.left.matches(event) or self.right.matches(event)
@@ -158,7 +158,7 @@ class Or:
         return f"{_grouped(self.left)} or {_grouped(self.right)}"
 
 
-Node = Union[Comparison, Function, Not, And, Or]
+Node = Comparison | Function | Not | And | Or
 
 
 def _grouped(node: Node) -> str:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from google.protobuf import timestamp_pb2
 from sqlalchemy.exc import IntegrityError
@@ -18,7 +19,7 @@ MAX_PAGE_SIZE = 1000
 
 def timestamp(moment: datetime) -> timestamp_pb2.Timestamp:
     stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc))
+    stamp.FromDatetime(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
     return stamp
 
 

@@ -1,11 +1,10 @@
-"""The HTTP front door: Segment's Tracking API (/v1/*) and per-workflow trigger URLs (/triggers/{id})."""
+"""The HTTP front door: Segment's Tracking API (/v1/*), workflow trigger URLs with capture mode and auto-mapping,
+and (with a directory) the Qualtrics-style REST routes (/API/v3/*). Its OpenAPI document is /openapi.json."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import grpc
@@ -17,11 +16,18 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.service import RPCError
 
+from cxflow.v1 import directory_pb2_grpc
 from services.common.auth import TokenResolver, hash_token
 from services.common.errors import GRPC_TO_HTTP, CxflowError
-from services.ingestion.errors import InvalidApiToken, InvalidWriteKey, PayloadTooLarge, WorkflowNotFound
+from services.ingestion import http_schemas as schemas
+from services.ingestion.automapping import propose_mappings
+from services.ingestion.captures import VIA_TRIGGER_URL, capture_if_active, read_capture, start_capture
+from services.ingestion.errors import CaptureNotFound, InvalidIngestionRequest, InvalidWriteKey, WorkflowNotFound
+from services.ingestion.http_qualtrics import QUALTRICS_PREFIX, add_qualtrics_routes, qualtrics_error
+from services.ingestion.http_requests import basic_credentials, read_body, token_organization
 from services.ingestion.intake import accept_messages
 from services.ingestion.launcher import RunLauncher
+from services.ingestion.models import Workflow
 from services.ingestion.processor import InboxProcessor
 from services.ingestion.repository import IngestionRepository
 from services.ingestion.segment_spec import (
@@ -29,48 +35,38 @@ from services.ingestion.segment_spec import (
     MAX_MESSAGE_BYTES,
     MESSAGE_TYPES,
     batch_messages,
-    decompress,
     parse_object,
     single_message,
+    utc_iso,
 )
 from workflows.contracts import WorkflowSnapshot
 
 log = structlog.get_logger(__name__)
 
 MAX_TRIGGER_BODY_BYTES = 100 * 1024
-# gzip can make incompressible bodies slightly larger; the decompressed size is what the limits are about.
-_COMPRESSED_SLACK = 1024
+MAX_SAMPLE_BODY_BYTES = 100 * 1024
+_CAPTURE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "workflowId": {"type": "string"},
+        "requested": {"type": "integer"},
+        "remaining": {"type": "integer"},
+        "startedAt": {"type": "string"},
+        "events": {"type": "array", "items": {"type": "object"}},
+    },
+}
+_SEGMENT_ERRORS = {400: "malformed JSON, a spec violation or a body over a limit", 401: "missing or unknown write key"}
+_TOKEN_ERRORS = {401: "missing or unknown API token", 404: "no such workflow in the token's organization"}
 
 
-def _error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
-
-
-async def read_body(request: Request, limit: int, *, too_large_status: int = 400) -> bytes:
-    """The request body, decompressed, refusing to read or inflate more than `limit` bytes."""
-    raw_limit = limit + _COMPRESSED_SLACK
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > raw_limit:
-        raise PayloadTooLarge(f"the body is larger than {limit} bytes", http_status=too_large_status)
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > raw_limit:
-            raise PayloadTooLarge(f"the body is larger than {limit} bytes", http_status=too_large_status)
-        chunks.append(chunk)
-    return decompress(b"".join(chunks), request.headers.get("content-encoding"), limit, too_large_status=too_large_status)
-
-
-def basic_credentials(request: Request) -> tuple[str, str] | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, encoded = header.partition(" ")
-    if scheme.lower() != "basic" or not encoded.strip():
-        return None
-    try:
-        user, _, password = base64.b64decode(encoded.strip(), validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    return user, password
+def _error(request: Request, status: int, code: str, message: str) -> JSONResponse:
+    if request.url.path.startswith(QUALTRICS_PREFIX):
+        return qualtrics_error(status, code, message)
+    body: dict[str, Any] = {"error": {"code": code, "message": message}}
+    if request.url.path.startswith("/v1/"):
+        # Segment's SDKs read a top-level code and message from an error answer (analytics-python's APIError).
+        body.update(code=code, message=message)
+    return JSONResponse(body, status_code=status)
 
 
 def create_app(
@@ -79,19 +75,34 @@ def create_app(
     launcher: RunLauncher,
     processor: InboxProcessor,
     token_resolver: TokenResolver,
+    directory: directory_pb2_grpc.DirectoryServiceStub | None = None,
+    organizations: directory_pb2_grpc.OrganizationServiceStub | None = None,
+    internal_token: str = "",
 ) -> FastAPI:
-    app = FastAPI(title="cxflow ingestion", docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title="cxflow ingestion",
+        version="1",
+        description=__doc__,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
     _install_error_handlers(app)
+    for call in (*MESSAGE_TYPES, "batch"):
+        _add_segment_route(app, call, sessions, processor)
+    _add_trigger_routes(app, sessions, launcher, token_resolver)
+    if directory is not None and organizations is not None:
+        add_qualtrics_routes(app, directory, organizations, token_resolver, internal_token)
+    return app
 
-    @app.post("/v1/{call}")
-    async def segment_call(call: str, request: Request) -> JSONResponse:
-        """Segment's Tracking API: identify, track, page, screen, group, alias and batch."""
-        if call != "batch" and call not in MESSAGE_TYPES:
-            return _error(404, "not_found", f"unknown Segment call /v1/{call}")
-        received_at = datetime.now(timezone.utc)
+
+def _add_segment_route(app: FastAPI, call: str, sessions: async_sessionmaker[AsyncSession], processor: InboxProcessor) -> None:
+    is_batch = call == "batch"
+
+    async def segment_call(request: Request) -> JSONResponse:
+        received_at = datetime.now(UTC)
         credentials = basic_credentials(request)
-        raw = await read_body(request, MAX_BATCH_BYTES if call == "batch" else MAX_MESSAGE_BYTES)
-        body = parse_object(raw)
+        body = parse_object(await read_body(request, MAX_BATCH_BYTES if is_batch else MAX_MESSAGE_BYTES))
         write_key = credentials[0] if credentials else body.get("writeKey")
         if not isinstance(write_key, str) or not write_key:
             raise InvalidWriteKey()
@@ -100,37 +111,140 @@ def create_app(
             source = await repository.source_by_write_key_hash(hash_token(write_key))
             if source is None:
                 raise InvalidWriteKey()
-            messages = batch_messages(body, received_at) if call == "batch" else [single_message(body, call, received_at)]
+            messages = batch_messages(body, received_at) if is_batch else [single_message(body, call, received_at)]
             accepted = await accept_messages(repository, source, messages, received_at)
-            await session.commit()
+            await session.commit()  # durable before the 200: the processor works from the stored rows
         processor.wake()
         log.info("segment.accepted", source_id=source.id, call=call, messages=len(accepted),
                  duplicates=sum(1 for a in accepted if a.duplicate))
         return JSONResponse({"success": True})
 
-    @app.post("/triggers/{workflow_id}")
+    app.add_api_route(
+        f"/v1/{call}",
+        segment_call,
+        methods=["POST"],
+        name=f"segment_{call}",
+        summary=f"Segment Tracking API: {call}",
+        tags=["Segment Tracking API"],
+        description="Auth: HTTP Basic with the source's write key as user name (empty password), or writeKey in the body. "
+        "Bodies may be gzip-compressed (Content-Encoding: gzip); limits apply to the decompressed size.",
+        openapi_extra=schemas.body(schemas.BATCH_SCHEMA if is_batch else schemas.segment_message_schema(call)),
+        responses=schemas.answers(
+            {"type": "object", "properties": {"success": {"type": "boolean"}}, "required": ["success"]}, _SEGMENT_ERRORS
+        ),
+    )
+
+
+async def _owned_workflow(sessions: async_sessionmaker[AsyncSession], workflow_id: str, organization_id: str) -> Workflow:
+    async with sessions() as session:
+        workflow = await IngestionRepository(session).get_workflow(workflow_id)
+    if workflow is None or workflow.organization_id != organization_id:
+        raise WorkflowNotFound(workflow_id)  # another organization's workflow is as unknown as a missing one
+    return workflow
+
+
+def _capture_body(workflow_id: str, capture: Any, events: list[Any]) -> dict[str, Any]:
+    return {
+        "workflowId": workflow_id,
+        "requested": capture.requested,
+        "remaining": capture.remaining,
+        "startedAt": utc_iso(capture.started_at),
+        "events": [
+            {"eventId": e.event_id, "via": e.via, "receivedAt": utc_iso(e.received_at), "payload": e.payload} for e in events
+        ],
+    }
+
+
+def _add_trigger_routes(
+    app: FastAPI, sessions: async_sessionmaker[AsyncSession], launcher: RunLauncher, token_resolver: TokenResolver
+) -> None:
+    tags = ["Workflow triggers"]
+
+    @app.post(
+        "/triggers/{workflow_id}",
+        tags=tags,
+        summary="A workflow's trigger URL (Segment's \"Start a workflow\" action)",
+        openapi_extra=schemas.body(schemas.ANY_OBJECT_SCHEMA),
+        responses={
+            **schemas.answers(
+                {"type": "object", "properties": {"eventId": {"type": "string"}, "matched": {"type": "boolean"},
+                                                  "runs": {"type": "array", "items": {"type": "object"}}}},
+                {**_TOKEN_ERRORS, 400: "malformed JSON, a value a mapping cannot coerce", 409: "the workflow is disabled",
+                 413: "a body over 100 KB"},
+                ok_status=202,
+            ),
+            200: {"description": "the trigger's filter did not match: nothing started"},
+        },
+    )
     async def trigger(workflow_id: str, request: Request) -> JSONResponse:
-        """A workflow's trigger URL: any JSON object starts one run of the workflow (once per event id)."""
-        credentials = basic_credentials(request)
-        token = request.headers.get("x-api-token") or (credentials[1] if credentials else "")
-        organization_id = await token_resolver.resolve(token) if token else None
-        if organization_id is None:
-            raise InvalidApiToken()
+        """Any JSON object (X-API-TOKEN or HTTP Basic username:apitoken) starts one run of the workflow per event id."""
+        organization_id = await token_organization(request, token_resolver)
         body = parse_object(await read_body(request, MAX_TRIGGER_BODY_BYTES, too_large_status=413))
-        async with sessions() as session:
-            workflow = await IngestionRepository(session).get_workflow(workflow_id)
-        if workflow is None or workflow.organization_id != organization_id:
-            raise WorkflowNotFound(workflow_id)  # another organization's workflow is as unknown as a missing one
+        workflow = await _owned_workflow(sessions, workflow_id, organization_id)
         event_id = _event_id(body, request)
         snapshot = WorkflowSnapshot(workflow_id=workflow.id, version=workflow.version, name=workflow.name, spec=workflow.spec)
         with structlog.contextvars.bound_contextvars(org=organization_id, event_id=event_id):
+            # Recorded before the run is tried, so a capture shows even the events whose mappings still fail.
+            captured = await capture_if_active(sessions, workflow.id, event_id, body, VIA_TRIGGER_URL)
             outcome = await launcher.trigger(organization_id, snapshot, body, event_id)
         runs = [{"workflowId": r.workflow_id, "runId": r.run_id, "duplicate": r.duplicate} for r in outcome.runs]
-        return JSONResponse(
-            {"eventId": outcome.event_id, "matched": outcome.matched, "runs": runs}, status_code=202 if outcome.matched else 200
-        )
+        answer: dict[str, Any] = {"eventId": outcome.event_id, "matched": outcome.matched, "runs": runs}
+        if captured:
+            answer["captured"] = True
+        return JSONResponse(answer, status_code=202 if outcome.matched else 200)
 
-    return app
+    @app.post(
+        "/triggers/{workflow_id}/capture",
+        tags=tags,
+        summary="Capture mode (\"Run test data\"): record the next events the trigger receives",
+        openapi_extra=schemas.body(schemas.CAPTURE_REQUEST_SCHEMA, required=False),
+        responses=schemas.answers(_CAPTURE_SCHEMA, {**_TOKEN_ERRORS, 400: "count outside 1..100"}, ok_status=201),
+    )
+    async def capture_start(workflow_id: str, request: Request) -> JSONResponse:
+        organization_id = await token_organization(request, token_resolver)
+        raw = await read_body(request, 1024)
+        options = parse_object(raw) if raw.strip() else {}
+        unknown = sorted(set(options) - {"count"})
+        if unknown:
+            raise InvalidIngestionRequest(unknown[0], "unknown field; the body may hold only count")
+        count = options.get("count", 1)
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise InvalidIngestionRequest("count", "must be an integer from 1 to 100")
+        workflow = await _owned_workflow(sessions, workflow_id, organization_id)
+        async with sessions() as session:
+            capture = await start_capture(session, workflow.id, organization_id, count)
+            body = _capture_body(workflow.id, capture, [])
+        return JSONResponse(body, status_code=201)
+
+    @app.get(
+        "/triggers/{workflow_id}/capture",
+        tags=tags,
+        summary="The events the trigger's capture recorded so far",
+        responses=schemas.answers(_CAPTURE_SCHEMA, {**_TOKEN_ERRORS}),
+    )
+    async def capture_read(workflow_id: str, request: Request) -> JSONResponse:
+        organization_id = await token_organization(request, token_resolver)
+        workflow = await _owned_workflow(sessions, workflow_id, organization_id)
+        async with sessions() as session:
+            capture, events = await read_capture(session, workflow.id)
+        if capture is None:
+            raise CaptureNotFound(workflow.id)
+        return JSONResponse(_capture_body(workflow.id, capture, events))
+
+    @app.post(
+        "/mappings/propose",
+        tags=tags,
+        summary="Auto-mapping (\"Add field mapping\"): one mapping per leaf of a sample payload",
+        openapi_extra=schemas.body(schemas.ANY_OBJECT_SCHEMA),
+        responses=schemas.answers(
+            {"type": "object", "properties": {"mappings": {"type": "array", "items": {"type": "object"}}}},
+            {400: "malformed JSON or too many leaves", 401: "missing or unknown API token"},
+        ),
+    )
+    async def mappings_propose(request: Request) -> JSONResponse:
+        await token_organization(request, token_resolver)
+        sample = parse_object(await read_body(request, MAX_SAMPLE_BODY_BYTES, too_large_status=413))
+        return JSONResponse({"mappings": propose_mappings(sample)})
 
 
 def _event_id(body: dict[str, Any], request: Request) -> str:
@@ -144,28 +258,32 @@ def _install_error_handlers(app: FastAPI) -> None:
     """Every error is a JSON body; nothing ever answers with a stack trace."""
 
     @app.exception_handler(CxflowError)
-    async def domain_error(_request: Request, exc: CxflowError) -> JSONResponse:
-        return _error(exc.http_status, exc.code, exc.message)
+    async def domain_error(request: Request, exc: CxflowError) -> JSONResponse:
+        return _error(request, exc.http_status, exc.code, exc.message)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return _error(exc.status_code, "not_found" if exc.status_code == 404 else "http_error", str(exc.detail))
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return _error(request, exc.status_code, code, str(exc.detail))
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        return _error(400, "invalid_argument", "the request does not match this route")
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return _error(request, 400, "invalid_argument", "the request does not match this route")
 
     @app.exception_handler(grpc.aio.AioRpcError)
-    async def downstream_grpc_error(_request: Request, exc: grpc.aio.AioRpcError) -> JSONResponse:
+    async def downstream_grpc_error(request: Request, exc: grpc.aio.AioRpcError) -> JSONResponse:
         log.warning("http.downstream_failed", status=exc.code().name)
-        return _error(GRPC_TO_HTTP.get(exc.code(), 502), "downstream_error", f"a cxflow service answered {exc.code().name}")
+        status = GRPC_TO_HTTP.get(exc.code(), 502)
+        # A downstream refusal of the caller's input (a bad contact field) is worth passing on as it is.
+        message = exc.details() if status < 500 else f"a cxflow service answered {exc.code().name}"
+        return _error(request, status, exc.code().name.lower() if status < 500 else "downstream_error", message or "")
 
     @app.exception_handler(RPCError)
-    async def temporal_error(_request: Request, exc: RPCError) -> JSONResponse:
+    async def temporal_error(request: Request, exc: RPCError) -> JSONResponse:
         log.warning("http.temporal_failed", status=exc.status.name, error=exc.message)
-        return _error(503, "unavailable", "the workflow engine is unavailable; retry later")
+        return _error(request, 503, "unavailable", "the workflow engine is unavailable; retry later")
 
     @app.exception_handler(Exception)
-    async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.error("http.unexpected_error", error_type=type(exc).__name__, exc_info=exc)
-        return _error(500, "internal", "internal error")
+        return _error(request, 500, "internal", "internal error")

@@ -67,34 +67,10 @@ class RunLauncher:
         definition = parse_definition(workflow.spec)
         if not definition.enabled:
             raise WorkflowDisabled(workflow.workflow_id)
-        if definition.filter is not None and not definition.filter.matches(event):
+        run_input = json_event_run_input(organization_id, workflow, event, event_id)
+        if run_input is None:
             return TriggerOutcome(event_id=event_id, matched=False)
-        fields = apply_mappings(definition.mappings, event)
-        contact = None
-        if definition.contact is not None:
-            value = definition.contact.path.extract(event)
-            if value is ABSENT or value == "":
-                raise ContactPathMissing(
-                    f"contact: the event has no value at {definition.contact.path.path} to look the contact up by",
-                    field="contact.path",
-                )
-            if definition.contact.lookup == "contactId":
-                contact = ContactRef(directory_id=definition.contact.directory_id, contact_id=value)
-            else:
-                contact = ContactRef(
-                    directory_id=definition.contact.directory_id, lookup_field=definition.contact.lookup, lookup_value=value
-                )
-        run = await self.start_run(
-            TriggeredRunInput(
-                organization_id=organization_id,
-                workflow=workflow,
-                event_id=event_id,
-                trigger=JSON_EVENT_TRIGGER,
-                event=event,
-                fields=fields,
-                contact=contact,
-            )
-        )
+        run = await self.start_run(run_input)
         return TriggerOutcome(event_id=event_id, matched=True, runs=[run])
 
     async def start_run(self, run_input: TriggeredRunInput) -> LaunchedRun:
@@ -126,3 +102,37 @@ class RunLauncher:
             return LaunchedRun(workflow_id=temporal_id, run_id=run_id, duplicate=True)
         log.info("run.started", workflow_id=snapshot.workflow_id, event_id=run_input.event_id, run_id=handle.result_run_id)
         return LaunchedRun(workflow_id=temporal_id, run_id=handle.result_run_id or "", duplicate=False)
+
+
+def json_event_run_input(
+    organization_id: str, workflow: WorkflowSnapshot, event: dict[str, Any], event_id: str
+) -> TriggeredRunInput | None:
+    """The run a JSON event starts (filter, field mappings, contact reference), or None when the filter
+    does not match. Raises MappingError or ContactPathMissing. Shared with DryRun, which starts nothing."""
+    definition = parse_definition(workflow.spec)
+    if definition.filter is not None and not definition.filter.matches(event):
+        return None
+    fields = apply_mappings(definition.mappings, event)
+    contact = None
+    if definition.contact is not None:
+        value = definition.contact.path.extract(event)
+        if value is ABSENT or value == "":
+            raise ContactPathMissing(
+                f"contact: the event has no value at {definition.contact.path.path} to look the contact up by",
+                field="contact.path",
+            )
+        if definition.contact.lookup == "contactId":
+            contact = ContactRef(directory_id=definition.contact.directory_id, contact_id=value)
+        else:
+            contact = ContactRef(
+                directory_id=definition.contact.directory_id, lookup_field=definition.contact.lookup, lookup_value=value
+            )
+    return TriggeredRunInput(
+        organization_id=organization_id,
+        workflow=workflow,
+        event_id=event_id,
+        trigger=JSON_EVENT_TRIGGER,
+        event=event,
+        fields=fields,
+        contact=contact,
+    )

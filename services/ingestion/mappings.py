@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,37 +32,165 @@ class MappingError(InvalidArgument):
 # What a mapping yields when its path finds nothing: the field is left out, which differs from null.
 ABSENT: Any = type("Absent", (), {"__repr__": lambda self: "ABSENT"})()
 
+_UNSET: Any = type("Unset", (), {"__repr__": lambda self: "UNSET"})()
+MAX_DIRECTIVE_DEPTH = 8
+IF_CONDITIONS = ("exists", "blank")
+
+
+# ---------------------------------------------------------------------------- value sources (Segment's mapping kit)
+
 
 @dataclass(frozen=True)
-class FieldMapping:
-    name: str
-    path: str
-    type: str = "string"
-    expression: JSONPath = field(compare=False, repr=False, default=None)  # type: ignore[assignment]
+class PathValue:
+    """`$.traits.email` or {"@path": "$.traits.email"}: the first value the JSONPath finds; nothing or null is ABSENT."""
 
-    def extract(self, event: Any) -> Any:
-        """The coerced value, or ABSENT when the path finds nothing (or null)."""
+    path: str
+    expression: JSONPath = field(compare=False, repr=False)
+
+    def resolve(self, event: Any) -> Any:
         found = self.expression.find(event)
         # A path that matches several values takes the first, like Segment's destination mappings.
         if not found or found[0].value is None:
             return ABSENT
-        return coerce(found[0].value, self.type, self.name)
+        return found[0].value
 
 
-def compile_mapping(name: Any, path: Any, type_: Any, where: str) -> FieldMapping:
-    """Validates one mapping definition; `where` names it in errors (e.g. "spec.trigger.mappings[0]")."""
-    if not isinstance(name, str) or not name.strip():
-        raise InvalidMapping(f"{where}.name: must be a non-empty string", field=f"{where}.name")
+@dataclass(frozen=True)
+class LiteralValue:
+    """A fixed value, e.g. "EN" or false (Segment's mapping kit writes literals as plain values)."""
+
+    value: Any
+
+    def resolve(self, event: Any) -> Any:
+        return self.value
+
+
+@dataclass(frozen=True)
+class IfValue:
+    """{"@if": {"exists": <value>, "then": <value>, "else": <value>}}; `blank` instead of `exists` also treats "" as absent."""
+
+    condition: str  # exists | blank
+    subject: ValueSource
+    then: ValueSource | None
+    otherwise: ValueSource | None
+
+    def resolve(self, event: Any) -> Any:
+        value = self.subject.resolve(event)
+        present = value is not ABSENT and not (self.condition == "blank" and value == "")
+        # Segment's "blank" is true when the value is missing or empty: the branches swap meaning.
+        chosen = self.then if present == (self.condition == "exists") else self.otherwise
+        return ABSENT if chosen is None else chosen.resolve(event)
+
+
+ValueSource = PathValue | LiteralValue | IfValue
+
+
+def _compile_jsonpath(path: Any, where: str) -> PathValue:
     if not isinstance(path, str) or not path.strip():
-        raise InvalidMapping(f"{where}.path: must be a JSONPath such as $.traits.email", field=f"{where}.path")
-    type_ = type_ or "string"
-    if type_ not in FIELD_TYPES:
-        raise InvalidMapping(f"{where}.type: must be one of {', '.join(FIELD_TYPES)}, got {type_!r}", field=f"{where}.type")
+        raise InvalidMapping(f"{where}: must be a JSONPath such as $.traits.email", field=where)
     try:
         expression = parse_jsonpath(path)
     except Exception as exc:  # jsonpath-ng raises bare Exception subclasses for lexer and parser errors
-        raise InvalidMapping(f"{where}.path: invalid JSONPath {path!r}: {exc}", field=f"{where}.path") from exc
-    return FieldMapping(name=name, path=path, type=type_, expression=expression)
+        raise InvalidMapping(f"{where}: invalid JSONPath {path!r}: {exc}", field=where) from exc
+    return PathValue(path, expression)
+
+
+def compile_value(value: Any, where: str, depth: int = 0) -> ValueSource:
+    """A mapping-kit value: {"@path": …}, {"@if": …}, {"@literal": …}, or a plain literal (string, number, boolean)."""
+    if depth > MAX_DIRECTIVE_DEPTH:
+        raise InvalidMapping(f"{where}: directives nest at most {MAX_DIRECTIVE_DEPTH} deep", field=where)
+    if isinstance(value, dict):
+        directives = [key for key in value if isinstance(key, str) and key.startswith("@")]
+        if len(value) != 1 or len(directives) != 1:
+            raise InvalidMapping(
+                f"{where}: an object value must be exactly one directive: @path, @if or @literal", field=where
+            )
+        [(directive, argument)] = value.items()
+        if directive == "@path":
+            return _compile_jsonpath(argument, f"{where}.@path")
+        if directive == "@literal":
+            if argument is None or isinstance(argument, (dict, list)):
+                raise InvalidMapping(f"{where}.@literal: must be a string, number or boolean", field=f"{where}.@literal")
+            return LiteralValue(argument)
+        if directive == "@if":
+            return _compile_if(argument, f"{where}.@if", depth)
+        raise InvalidMapping(f"{where}: unknown directive {directive!r}; expected @path, @if or @literal", field=where)
+    if value is None or isinstance(value, list):
+        raise InvalidMapping(f"{where}: must be a string, number, boolean or a directive object", field=where)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidMapping(f"{where}: must be a finite number", field=where)
+    return LiteralValue(value)
+
+
+def _compile_if(argument: Any, where: str, depth: int) -> IfValue:
+    if not isinstance(argument, dict):
+        raise InvalidMapping(f"{where}: must be an object with exists (or blank), then and else", field=where)
+    conditions = [key for key in IF_CONDITIONS if key in argument]
+    if len(conditions) != 1:
+        raise InvalidMapping(f"{where}: needs exactly one of exists or blank", field=where)
+    unknown = set(argument) - {*IF_CONDITIONS, "then", "else"}
+    if unknown:
+        raise InvalidMapping(f"{where}.{min(unknown)}: unknown field; expected exists, blank, then, else", field=where)
+    if "then" not in argument and "else" not in argument:
+        raise InvalidMapping(f"{where}: needs then, else or both", field=where)
+    condition = conditions[0]
+    branches = {
+        key: compile_value(argument[key], f"{where}.{key}", depth + 1) if argument.get(key) is not None else None
+        for key in ("then", "else")
+    }
+    return IfValue(condition, compile_value(argument[condition], f"{where}.{condition}", depth + 1), branches["then"], branches["else"])
+
+
+# ---------------------------------------------------------------------------- field mappings
+
+
+@dataclass(frozen=True)
+class FieldMapping:
+    """A named field: its value taken from the event (JSONPath or mapping-kit value), coerced to its type."""
+
+    name: str
+    path: str  # the JSONPath; for a mapping-kit value, that value as compact JSON (what error messages show)
+    type: str = "string"
+    source: ValueSource = field(compare=False, repr=False, default=None)  # type: ignore[assignment]
+
+    def extract(self, event: Any) -> Any:
+        """The coerced value, or ABSENT when the source finds nothing (or null)."""
+        value = self.source.resolve(event)
+        if value is ABSENT or value is None:
+            return ABSENT
+        return coerce(value, self.type, self.name)
+
+
+def compile_mapping(name: Any, path: Any, type_: Any, where: str, value: Any = _UNSET) -> FieldMapping:
+    """Validates one mapping definition; `where` names it in errors (e.g. "spec.trigger.mappings[0]").
+
+    `path` is a JSONPath string or a mapping-kit directive object ({"@if": …}); `value` (instead of path) is a
+    mapping-kit value: a literal or a directive object."""
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidMapping(f"{where}.name: must be a non-empty string", field=f"{where}.name")
+    type_ = type_ or "string"
+    if type_ not in FIELD_TYPES:
+        raise InvalidMapping(f"{where}.type: must be one of {', '.join(FIELD_TYPES)}, got {type_!r}", field=f"{where}.type")
+    has_path = path is not None and path != ""
+    if has_path and value is not _UNSET:
+        raise InvalidMapping(f"{where}.value: give a path or a value, not both", field=f"{where}.value")
+    if value is not _UNSET:
+        source = compile_value(value, f"{where}.value")
+        shown = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    elif isinstance(path, dict):
+        source = compile_value(path, f"{where}.path")
+        shown = json.dumps(path, separators=(",", ":"), ensure_ascii=False)
+    else:
+        if not has_path:
+            raise InvalidMapping(f"{where}.path: must be a JSONPath such as $.traits.email", field=f"{where}.path")
+        source = _compile_jsonpath(path, f"{where}.path")
+        shown = path
+    if isinstance(source, LiteralValue):
+        try:
+            coerce(source.value, type_, name)  # a literal that can never fit its type is a definition error, found now
+        except MappingError as exc:
+            raise InvalidMapping(f"{where}.value: {exc.message}", field=f"{where}.value") from exc
+    return FieldMapping(name=name, path=shown, type=type_, source=source)
 
 
 def check_contact_field_name(name: str, where: str) -> None:

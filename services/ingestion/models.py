@@ -1,8 +1,9 @@
-"""SQLAlchemy models of ingestion's database: sources, subscriptions, workflow definitions and the event inbox."""
+"""SQLAlchemy models of ingestion's database: sources, subscriptions, workflow definitions, the event inbox, trigger
+captures and the membership events already routed."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
@@ -10,7 +11,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Base(DeclarativeBase):
@@ -38,11 +39,12 @@ class Subscription(Base):
     organization_id: Mapped[str] = mapped_column(String(64))
     source_id: Mapped[str] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(255))
-    action: Mapped[str] = mapped_column(String(32))  # upsert_contact | start_workflow
+    action: Mapped[str] = mapped_column(String(32))  # upsert_contact | upsert_transaction | start_workflow
     filter: Mapped[str] = mapped_column(Text)
     directory_id: Mapped[str] = mapped_column(String(64), default="")
     workflow_id: Mapped[str] = mapped_column(String(64), default="")
-    # [{"name": ..., "path": ..., "type": ...}]; empty means the action's Segment defaults.
+    mailing_list_id: Mapped[str] = mapped_column(String(64), default="", server_default="")  # for upsert_transaction
+    # [{"name": ..., "path": ..., "type": ...} or {..., "value": <mapping-kit value>}]; empty means the action's defaults.
     mappings: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
@@ -61,6 +63,18 @@ class Workflow(Base):
     spec: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+
+
+class WorkflowVersion(Base):
+    """One saved version of a workflow definition; runs record the version they started on."""
+
+    __tablename__ = "workflow_versions"
+
+    workflow_id: Mapped[str] = mapped_column(ForeignKey("workflows.id", ondelete="CASCADE"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
 
 
 class InboxMessage(Base):
@@ -85,3 +99,43 @@ class InboxMessage(Base):
     error: Mapped[str] = mapped_column(Text, default="")
     next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class TriggerCapture(Base):
+    """Capture mode of one workflow's trigger: how many of the next events to record, and how many are still wanted."""
+
+    __tablename__ = "trigger_captures"
+
+    workflow_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    organization_id: Mapped[str] = mapped_column(String(64))
+    requested: Mapped[int] = mapped_column(Integer)
+    remaining: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+
+
+class CapturedEvent(Base):
+    """One event a capturing trigger received, as it arrived."""
+
+    __tablename__ = "captured_events"
+    __table_args__ = (Index("ix_captured_events_workflow_id", "workflow_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    workflow_id: Mapped[str] = mapped_column(ForeignKey("trigger_captures.workflow_id", ondelete="CASCADE"))
+    event_id: Mapped[str] = mapped_column(String(200))
+    via: Mapped[str] = mapped_column(String(32))  # trigger_url | subscription | segment_membership
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+
+
+class RoutedMembershipEvent(Base):
+    """A membership event from the directory that was routed to its workflows; a redelivery finds it and does nothing."""
+
+    __tablename__ = "membership_events"
+    __table_args__ = (UniqueConstraint("organization_id", "event_id", name="uq_membership_events_organization_event"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    organization_id: Mapped[str] = mapped_column(String(64))
+    event_id: Mapped[str] = mapped_column(String(200))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    started_workflow_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)

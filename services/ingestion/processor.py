@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import grpc
@@ -12,15 +12,16 @@ from google.protobuf import struct_pb2
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.service import RPCError, RPCStatusCode
 
-from cxflow.v1 import directory_pb2, directory_pb2_grpc
+from cxflow.v1 import common_pb2, directory_pb2, directory_pb2_grpc
 from services.common.auth import internal_metadata
 from services.common.errors import CxflowError, Unavailable
+from services.ingestion.captures import VIA_SUBSCRIPTION, capture_if_active
 from services.ingestion.errors import WorkflowDisabled
 from services.ingestion.launcher import RunLauncher
 from services.ingestion.mappings import EMBEDDED_DATA_PREFIX, coerce
 from services.ingestion.models import InboxMessage, Subscription
 from services.ingestion.repository import IngestionRepository
-from services.ingestion.subscriptions import UPSERT_CONTACT, SubscriptionRule, compile_rule
+from services.ingestion.subscriptions import LOOKUP_FIELDS, UPSERT_CONTACT, UPSERT_TRANSACTION, SubscriptionRule, compile_rule
 from workflows.contracts import WorkflowSnapshot
 
 log = structlog.get_logger(__name__)
@@ -45,7 +46,7 @@ class PermanentFailure(Exception):
 
 
 def _utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def classify(exc: BaseException) -> str:
@@ -114,7 +115,7 @@ class InboxProcessor:
         self._poll_seconds = poll_seconds
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._next_purge = datetime.min.replace(tzinfo=timezone.utc)
+        self._next_purge = datetime.min.replace(tzinfo=UTC)
 
     def start(self) -> None:
         # Rows left pending by a previous process are due at once, so the first pass resumes them.
@@ -145,45 +146,55 @@ class InboxProcessor:
             if handled < BATCH_SIZE:
                 try:
                     await asyncio.wait_for(self._wake.wait(), timeout=self._poll_seconds)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
 
     async def process_due(self) -> int:
-        """Processes the pending rows that are due; returns how many were handled."""
+        """Processes the pending rows that are due; returns how many were handled.
+
+        One pass reads each source's subscriptions once and settles its successes with one UPDATE: most events
+        match nothing or a quick action, and per-row round trips would otherwise dominate."""
         async with self._sessions() as session:
             rows = await IngestionRepository(session).due_inbox_messages(_utc_now(), BATCH_SIZE)
+        routes: dict[tuple[str, str], tuple[list[SubscriptionRule], dict[str, Any]]] = {}
+        processed: dict[int, list[int]] = {}  # attempts -> row ids
         for row in rows:
-            await self._process(row)
+            key = (row.organization_id, row.source_id)
+            with structlog.contextvars.bound_contextvars(org=row.organization_id, event_id=row.message_id):
+                try:
+                    if key not in routes:
+                        routes[key] = await self._load_routes(*key)
+                    await self._route(row, *routes[key])
+                except Exception as exc:  # noqa: BLE001 - every failure is recorded on the row, none stops the loop
+                    await self._record_failure(row, exc)
+                    continue
+            processed.setdefault(row.attempts + 1, []).append(row.id)
+        if processed:
+            async with self._sessions() as session:
+                repository = IngestionRepository(session)
+                for attempts, ids in processed.items():
+                    await repository.settle_inbox_messages(ids, status="processed", attempts=attempts, error="", processed_at=_utc_now())
+                await session.commit()
         return len(rows)
 
-    async def _process(self, row: InboxMessage) -> None:
-        bound = structlog.contextvars.bound_contextvars(org=row.organization_id, event_id=row.message_id)
-        with bound:
-            try:
-                await self._route(row)
-            except Exception as exc:  # noqa: BLE001 - every failure is recorded on the row, none stops the loop
-                await self._record_failure(row, exc)
-                return
-            async with self._sessions() as session:
-                await IngestionRepository(session).settle_inbox_message(
-                    row.id, status="processed", attempts=row.attempts + 1, error="", processed_at=_utc_now()
-                )
-                await session.commit()
-
-    async def _route(self, row: InboxMessage) -> None:
+    async def _load_routes(self, organization_id: str, source_id: str) -> tuple[list[SubscriptionRule], dict[str, Any]]:
         async with self._sessions() as session:
             repository = IngestionRepository(session)
-            subscriptions = await repository.enabled_subscriptions(row.organization_id, row.source_id)
+            subscriptions = await repository.enabled_subscriptions(organization_id, source_id)
             workflows = {}
             for subscription in subscriptions:
                 if subscription.workflow_id:
                     workflows[subscription.workflow_id] = await repository.get_workflow(subscription.workflow_id)
-        for subscription in subscriptions:
-            rule = _rule(subscription)
+        return [_rule(s) for s in subscriptions], workflows
+
+    async def _route(self, row: InboxMessage, rules: list[SubscriptionRule], workflows: dict[str, Any]) -> None:
+        for rule in rules:
             if not rule.matches(row.payload):
                 continue
             if rule.action == UPSERT_CONTACT:
                 await self._upsert_contact(row, rule)
+            elif rule.action == UPSERT_TRANSACTION:
+                await self._upsert_transaction(row, rule)
             else:
                 await self._start_workflow(row, rule, workflows.get(rule.workflow_id))
 
@@ -194,9 +205,50 @@ class InboxProcessor:
         )
         log.info("inbox.contact_upserted", directory_id=rule.directory_id, contact_id=reply.contact_id, created=reply.created)
 
+    async def _upsert_transaction(self, row: InboxMessage, rule: SubscriptionRule) -> None:
+        """Segment's "upsert contact transaction": find the contact by extRef / phone / email (create it when absent,
+        refuse when several match), then add the transaction to it."""
+        fields = rule.transaction_fields(row.payload)
+        metadata = internal_metadata(self._internal_token, row.organization_id)
+        identifiers = [
+            directory_pb2.ContactFilter(field=directory_pb2.FieldFilter(field=name, comparison="eq", value=str(fields.contact[name])))
+            for name in LOOKUP_FIELDS
+            if fields.contact.get(name) not in (None, "")
+        ]
+        if not identifiers:
+            raise PermanentFailure("the event has no extRef, phone or email to find its contact by")
+        search = directory_pb2.SearchContactsRequest(
+            directory_id=rule.directory_id,
+            filter=directory_pb2.ContactFilter(group=directory_pb2.FilterGroup(conjunction=directory_pb2.CONJUNCTION_OR, filters=identifiers)),
+            page=common_pb2.PageRequest(page_size=2),
+        )
+        found = (await self._directory.SearchContacts(search, metadata=metadata, timeout=30)).contacts
+        if len(found) > 1:
+            raise PermanentFailure(f"several contacts match the event's extRef / phone / email ({found[0].id}, {found[1].id}, ...)")
+        if found:
+            contact_id = found[0].id
+        else:
+            upsert = directory_pb2.UpsertContactRequest(directory_id=rule.directory_id, contact=contact_input(fields.contact))
+            contact_id = (await self._directory.UpsertContact(upsert, metadata=metadata, timeout=30)).contact_id
+        transaction = directory_pb2.TransactionInput(contact_id=contact_id, mailing_list_id=rule.mailing_list_id)
+        transaction.transaction_date.FromDatetime(fields.transaction_date)
+        if fields.data:
+            transaction.data.CopyFrom(_struct(fields.data))
+        reply = await self._directory.CreateTransactions(
+            directory_pb2.CreateTransactionsRequest(directory_id=rule.directory_id, transactions={row.message_id: transaction}),
+            metadata=metadata,
+            timeout=30,
+        )
+        if row.message_id in reply.errors:
+            error = reply.errors[row.message_id]
+            raise PermanentFailure(f"the directory refused the transaction: {error.message}")
+        log.info("inbox.transaction_added", directory_id=rule.directory_id, contact_id=contact_id,
+                 transaction_id=reply.created.get(row.message_id, ""))
+
     async def _start_workflow(self, row: InboxMessage, rule: SubscriptionRule, workflow: Any) -> None:
         if workflow is None or workflow.organization_id != row.organization_id:
             raise PermanentFailure(f"workflow {rule.workflow_id} not found")
+        await capture_if_active(self._sessions, workflow.id, row.message_id, row.payload, VIA_SUBSCRIPTION)
         snapshot = WorkflowSnapshot(workflow_id=workflow.id, version=workflow.version, name=workflow.name, spec=workflow.spec)
         try:
             outcome = await self._launcher.trigger(row.organization_id, snapshot, row.payload, row.message_id)
@@ -226,15 +278,25 @@ class InboxProcessor:
         if now < self._next_purge:
             return
         self._next_purge = now + timedelta(minutes=10)
+        await self.purge_expired()
+
+    async def purge_expired(self) -> int:
+        """Forgets processed messages received before the dedup retention window; returns how many."""
         async with self._sessions() as session:
-            purged = await IngestionRepository(session).purge_processed(now - self._retention)
+            purged = await IngestionRepository(session).purge_processed(_utc_now() - self._retention)
             await session.commit()
         if purged:
             log.info("inbox.purged", rows=purged)
+        return purged
 
 
 def _rule(subscription: Subscription) -> SubscriptionRule:
     # Rules were validated when the subscription was created; compiling again is cheap and keeps the row the truth.
     return compile_rule(
-        subscription.action, subscription.filter, subscription.mappings, subscription.directory_id, subscription.workflow_id
+        subscription.action,
+        subscription.filter,
+        subscription.mappings,
+        subscription.directory_id,
+        subscription.workflow_id,
+        subscription.mailing_list_id,
     )

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Sequence
+from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.ingestion.models import InboxMessage, Source, Subscription, Workflow
+from services.ingestion.models import (
+    CapturedEvent,
+    InboxMessage,
+    RoutedMembershipEvent,
+    Source,
+    Subscription,
+    TriggerCapture,
+    Workflow,
+)
 
 
 class IngestionRepository:
@@ -63,8 +72,69 @@ class IngestionRepository:
         )
         return (await self.session.execute(query)).scalars().all()
 
+    async def organization_workflows(self, organization_id: str) -> Sequence[Workflow]:
+        """Every workflow of the organization (membership routing reads their triggers)."""
+        query = select(Workflow).where(Workflow.organization_id == organization_id).order_by(Workflow.id)
+        return (await self.session.execute(query)).scalars().all()
+
     def add(self, row: Source | Subscription | Workflow) -> None:
         self.session.add(row)
+
+    async def delete_subscription(self, subscription_id: str) -> None:
+        await self.session.execute(delete(Subscription).where(Subscription.id == subscription_id))
+
+    # -- trigger captures
+
+    async def restart_capture(self, workflow_id: str, organization_id: str, count: int, now: datetime) -> TriggerCapture:
+        """Discards the workflow's last capture and its events, and starts one that waits for `count` events."""
+        await self.session.execute(delete(CapturedEvent).where(CapturedEvent.workflow_id == workflow_id))
+        await self.session.execute(delete(TriggerCapture).where(TriggerCapture.workflow_id == workflow_id))
+        capture = TriggerCapture(
+            workflow_id=workflow_id, organization_id=organization_id, requested=count, remaining=count, started_at=now
+        )
+        self.session.add(capture)
+        return capture
+
+    async def get_capture(self, workflow_id: str) -> TriggerCapture | None:
+        return await self.session.get(TriggerCapture, workflow_id)
+
+    async def captured_events(self, workflow_id: str) -> Sequence[CapturedEvent]:
+        query = select(CapturedEvent).where(CapturedEvent.workflow_id == workflow_id).order_by(CapturedEvent.id)
+        return (await self.session.execute(query)).scalars().all()
+
+    async def has_captured(self, workflow_id: str, event_id: str) -> bool:
+        query = select(CapturedEvent.id).where(CapturedEvent.workflow_id == workflow_id, CapturedEvent.event_id == event_id)
+        return (await self.session.execute(query.limit(1))).first() is not None
+
+    async def take_capture_slot(self, workflow_id: str) -> bool:
+        """Claims one of the capture's remaining slots; False when the workflow is not capturing (or is full)."""
+        statement = (
+            update(TriggerCapture)
+            .where(TriggerCapture.workflow_id == workflow_id, TriggerCapture.remaining > 0)
+            .values(remaining=TriggerCapture.remaining - 1)
+            .returning(TriggerCapture.remaining)
+        )
+        return (await self.session.execute(statement)).first() is not None
+
+    # -- membership events
+
+    async def routed_membership_event(self, organization_id: str, event_id: str) -> RoutedMembershipEvent | None:
+        query = select(RoutedMembershipEvent).where(
+            RoutedMembershipEvent.organization_id == organization_id, RoutedMembershipEvent.event_id == event_id
+        )
+        return (await self.session.execute(query)).scalar_one_or_none()
+
+    async def record_routed_membership_event(self, row: dict[str, Any]) -> bool:
+        """Records a routed event; False when a concurrent delivery recorded it first."""
+        dialect = self.session.bind.dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        statement = (
+            insert(RoutedMembershipEvent)
+            .values(**row)
+            .on_conflict_do_nothing(index_elements=["organization_id", "event_id"])
+            .returning(RoutedMembershipEvent.id)
+        )
+        return (await self.session.execute(statement)).first() is not None
 
     # -- inbox
 
@@ -98,6 +168,9 @@ class IngestionRepository:
 
     async def settle_inbox_message(self, row_id: int, **values: Any) -> None:
         await self.session.execute(update(InboxMessage).where(InboxMessage.id == row_id).values(**values))
+
+    async def settle_inbox_messages(self, row_ids: list[int], **values: Any) -> None:
+        await self.session.execute(update(InboxMessage).where(InboxMessage.id.in_(row_ids)).values(**values))
 
     async def purge_processed(self, before: datetime) -> int:
         """Forgets processed messages older than the dedup retention; their ids may then be accepted again."""

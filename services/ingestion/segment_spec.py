@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 import zlib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from services.ingestion.errors import InvalidSegmentMessage, MalformedBody, PayloadTooLarge
@@ -49,7 +49,7 @@ def parse_object(body: bytes) -> dict[str, Any]:
 
 def utc_iso(moment: datetime) -> str:
     """UTC ISO-8601 with milliseconds and Z, like Segment's receivedAt."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def _parse_time(message: dict[str, Any], key: str) -> datetime | None:
@@ -62,7 +62,7 @@ def _parse_time(message: dict[str, Any], key: str) -> datetime | None:
         except ValueError:
             moment = None
         if moment is not None:
-            return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+            return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
     raise InvalidSegmentMessage(f"{key}: must be an ISO-8601 date, got {value!r}", field=key)
 
 

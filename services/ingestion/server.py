@@ -20,13 +20,12 @@ from services.common.migrations import upgrade_to_head_async
 from services.common.settings import Settings
 from services.ingestion.http_app import create_app
 from services.ingestion.launcher import RunLauncher
+from services.ingestion.membership import MembershipRouter
 from services.ingestion.processor import InboxProcessor
 from services.ingestion.servicer import IngestionServicer
 from services.ingestion.workflow_servicer import WorkflowServicer
 
 log = structlog.get_logger(__name__)
-
-DEFAULT_DEDUP_RETENTION_DAYS = 7
 
 
 @dataclass
@@ -39,6 +38,10 @@ class IngestionServer:
     _processor: InboxProcessor = field(repr=False)
     _engine: AsyncEngine = field(repr=False)
     _directory_channel: grpc.aio.Channel = field(repr=False)
+
+    @property
+    def processor(self) -> InboxProcessor:
+        return self._processor
 
     async def stop(self, grace: float = 1.0) -> None:
         """Stops taking requests (HTTP, then gRPC), stops the processor, closes the database."""
@@ -71,22 +74,20 @@ async def start_ingestion(
         token_resolver = RemoteTokenResolver(directory_channel, internal_token)
 
     launcher = RunLauncher(temporal_client, settings.temporal_task_queue)
-    # Settings gains ingestion_dedup_retention_days with the next shared change; until then the default applies.
-    retention_days = getattr(settings, "ingestion_dedup_retention_days", DEFAULT_DEDUP_RETENTION_DAYS)
     processor = InboxProcessor(
         sessions,
         launcher,
         directory_pb2_grpc.DirectoryServiceStub(directory_channel),
         internal_token,
-        dedup_retention=timedelta(days=retention_days),
+        dedup_retention=timedelta(days=settings.ingestion_dedup_retention_days),
     )
     processor.start()
 
     grpc_service = await start_grpc_server(
         registrations=[
-            ServiceRegistration(IngestionServicer(sessions, processor), ingestion_pb2_grpc.add_IngestionServiceServicer_to_server,
+            ServiceRegistration(IngestionServicer(sessions, processor, MembershipRouter(sessions, launcher)), ingestion_pb2_grpc.add_IngestionServiceServicer_to_server,
                                 "cxflow.v1.IngestionService"),
-            ServiceRegistration(WorkflowServicer(sessions, settings.public_url), ingestion_pb2_grpc.add_WorkflowServiceServicer_to_server,
+            ServiceRegistration(WorkflowServicer(sessions, settings.public_url, temporal_client, settings.temporal_task_queue), ingestion_pb2_grpc.add_WorkflowServiceServicer_to_server,
                                 "cxflow.v1.WorkflowService"),
         ],
         authenticator=Authenticator(internal_token, token_resolver),
@@ -94,7 +95,15 @@ async def start_ingestion(
         port=settings.ingestion_grpc_port,
     )
 
-    app = create_app(sessions=sessions, launcher=launcher, processor=processor, token_resolver=token_resolver)
+    app = create_app(
+        sessions=sessions,
+        launcher=launcher,
+        processor=processor,
+        token_resolver=token_resolver,
+        directory=directory_pb2_grpc.DirectoryServiceStub(directory_channel),
+        organizations=directory_pb2_grpc.OrganizationServiceStub(directory_channel),
+        internal_token=internal_token,
+    )
     http = uvicorn.Server(
         uvicorn.Config(app, host=settings.ingestion_http_host, port=settings.ingestion_http_port, log_config=None)
     )

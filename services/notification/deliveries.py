@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import hashlib
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import grpc
 import structlog
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.common.errors import InvalidArgument
+from services.common.errors import CxflowError, FailedPrecondition, InvalidArgument, Unavailable
 from services.notification.email_channel import (
-    EmailProviderUnavailable,
+    MAX_IDEMPOTENCY_KEY_LENGTH,
     EmailRejected,
     EmailRequest,
     SmtpEmailChannel,
-    SmtpMisconfigured,
+    SmtpTarget,
     compose,
     message_id_for,
     validate,
@@ -27,15 +32,52 @@ from services.notification.repository import DeliveryRepository
 
 log = structlog.get_logger(__name__)
 
+# Longer than any provider call may take (HTTP timeouts are at most 60 s, SMTP 30 s): a pending record whose
+# lease has run out was left by a crashed call and may be sent again.
+DEFAULT_LEASE_SECONDS = 120.0
 
-class IdempotencyKeyReused(InvalidArgument):
-    """The key was first used for a different request."""
+
+class IdempotencyKeyReused(FailedPrecondition):
+    """The key was first used for a different request (a caller's bug: retrying cannot help)."""
+
+
+class DeliveryInFlight(Unavailable):
+    """Another call is sending this key right now: retry later and get its result."""
+
+
+class DeliveryFailedBefore(CxflowError):
+    """The first call with this key failed for good; repeats answer with its status and message."""
+
+    def __init__(self, message: str, status_name: str) -> None:
+        super().__init__(message)
+        self.grpc_status = grpc.StatusCode[status_name] if status_name in grpc.StatusCode.__members__ else (
+            grpc.StatusCode.FAILED_PRECONDITION
+        )
 
 
 @dataclass(frozen=True)
-class EmailSent:
-    message_id: str
+class Outcome:
+    result: dict[str, Any]  # what the first successful call stored
     duplicate: bool  # True when the key had been sent before and nothing went out now
+
+
+def fingerprint(channel: str, request: dict[str, Any]) -> str:
+    """sha256 of the canonical request: what 'the same request' means for an idempotency key."""
+    canonical = json.dumps({"channel": channel, **request}, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def validate_idempotency_key(key: str) -> None:
+    if not key.strip():
+        raise InvalidArgument("idempotency_key is required", field="idempotency_key")
+    if len(key) > MAX_IDEMPOTENCY_KEY_LENGTH:
+        raise InvalidArgument(
+            f"idempotency_key is longer than {MAX_IDEMPOTENCY_KEY_LENGTH} characters", field="idempotency_key"
+        )
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # SQLite hands back naive UTC
 
 
 class KeyLocks:
@@ -60,75 +102,144 @@ class KeyLocks:
                 self._locks[ident] = (lock, users - 1)
 
 
-class EmailDeliveries:
-    """Sends each (organization, idempotency key) once and answers repeats from the delivery record.
+class Deliveries:
+    """Runs each (organization, idempotency key) once and answers repeats from the delivery record.
 
-    The delivery is committed as pending BEFORE the SMTP call and marked sent after it. So a crash
-    between the two, or a retryable SMTP failure, leaves a pending record, and the next call with
-    the same key sends again: that is the at-least-once edge. The resend carries the same
-    Message-ID (derived from organization and key), so receiving systems can recognise it.
-    Within one process calls with the same key are serialised; across processes the unique
-    constraint on (organization, key) lets only one of them record the key first.
+    The delivery is committed as pending, with a lease, BEFORE the provider is called and marked sent
+    after it. A failure keeps it pending and drops the lease, so the next call sends again; a crash
+    between the two commits leaves the lease to run out, after which the next call sends again: at
+    least once to the provider, exactly once as far as cxflow can know. Only an error marked
+    final_for_key (the provider refused this very request, e.g. HTTP 4xx or SMTP 5xx) fails the
+    delivery for good: it is stored and answered again for the same key.
+    Within one process calls with the same key are serialised; across processes the unique constraint
+    on (organization, key) lets only one record the key, and the lease keeps a second one from sending
+    while the first is in flight.
     """
 
-    def __init__(self, channel: SmtpEmailChannel, default_from: str) -> None:
-        self._channel = channel
-        self._default_from = default_from
+    def __init__(self, lease_seconds: float = DEFAULT_LEASE_SECONDS) -> None:
         self._locks = KeyLocks()
+        self._lease = timedelta(seconds=lease_seconds)
 
-    async def send(self, session: AsyncSession, organization_id: str, request: EmailRequest) -> EmailSent:
-        validate(request)
-        async with self._locks.hold(organization_id, request.idempotency_key):
+    async def deliver(
+        self,
+        session: AsyncSession,
+        organization_id: str,
+        idempotency_key: str,
+        channel: str,
+        fingerprint: str,
+        send: Callable[[], Awaitable[dict[str, Any]]],
+    ) -> Outcome:
+        """Calls send() unless the key is already done; rows send() adds commit together with the result."""
+        validate_idempotency_key(idempotency_key)
+        async with self._locks.hold(organization_id, idempotency_key):
             deliveries = DeliveryRepository(session)
-            delivery = await self._claim(session, deliveries, organization_id, request)
+            delivery = await self._claim(session, deliveries, organization_id, idempotency_key, channel, fingerprint)
             if delivery.status == "sent":
-                return EmailSent(message_id=(delivery.result or {})["message_id"], duplicate=True)
+                return Outcome(result=dict(delivery.result or {}), duplicate=True)
             if delivery.status == "failed":
-                # A refusal is final for this key: answer it again rather than knocking on the server twice.
-                raise EmailRejected(delivery.error or "this delivery failed before")
+                # A refusal is final for this key: answer it again rather than knocking on the provider twice.
+                raise DeliveryFailedBefore(delivery.error or "this delivery failed before", delivery.error_code or "")
+            now = datetime.now(UTC)
+            if delivery.in_flight_until is not None and _aware(delivery.in_flight_until) > now:
+                raise DeliveryInFlight(f"a call with idempotency key {idempotency_key!r} is in flight; retry later")
 
-            message_id = message_id_for(organization_id, request.idempotency_key)
-            message = compose(request, default_from=self._default_from, message_id=message_id)
-            deliveries.start_attempt(delivery)
+            deliveries.start_attempt(delivery, in_flight_until=now + self._lease)
             # The pending record must be durable before anything goes out. A crash after this line leaves
-            # it pending, and the next call sends again (at least once, never silently zero times).
+            # it pending, and a call after the lease sends again (at least once, never silently zero times).
             await session.commit()
             try:
-                refused = await self._channel.send(message)
-            except (EmailProviderUnavailable, EmailRejected, SmtpMisconfigured) as exc:
-                # Only a refusal of the message itself is final; the rest stays pending for a retry.
-                deliveries.record_error(delivery, exc.message, final=isinstance(exc, EmailRejected))
+                result = await send()
+            except Exception as exc:
+                await session.rollback()  # rows send() added belong to a send that did not happen
+                await session.refresh(delivery)
+                message = exc.message if isinstance(exc, CxflowError) else f"{type(exc).__name__}: {exc}"
+                # Only the provider's own refusal of this request is final; settings can be fixed, outages end.
+                final = bool(getattr(exc, "final_for_key", False))
+                status = exc.grpc_status.name if isinstance(exc, CxflowError) else None
+                deliveries.record_error(delivery, message, final=final, error_code=status)
                 await session.commit()
                 log.warning(
-                    "email.failed", key=request.idempotency_key, attempts=delivery.attempts, error=exc.message
+                    "delivery.failed",
+                    channel=channel,
+                    key=idempotency_key,
+                    attempts=delivery.attempts,
+                    final=final,
+                    error=message,
                 )
                 raise
-            result: dict[str, object] = {"message_id": message_id}
+            deliveries.mark_sent(delivery, result)
+            await session.commit()
+            log.info("delivery.sent", channel=channel, key=idempotency_key, attempts=delivery.attempts)
+            return Outcome(result=result, duplicate=False)
+
+    async def _claim(
+        self,
+        session: AsyncSession,
+        deliveries: DeliveryRepository,
+        organization_id: str,
+        idempotency_key: str,
+        channel: str,
+        fingerprint: str,
+    ) -> Delivery:
+        """The existing record of this key (same request only), or a new pending one."""
+        delivery = await deliveries.get(organization_id, idempotency_key)
+        if delivery is None:
+            try:
+                delivery = await deliveries.add_pending(organization_id, idempotency_key, channel, fingerprint)
+            except IntegrityError:
+                # Another process recorded the key first; continue from its record.
+                await session.rollback()
+                delivery = await deliveries.get(organization_id, idempotency_key)
+                assert delivery is not None, "the unique constraint fired, so the record exists"
+        if delivery.request_fingerprint != fingerprint:
+            raise IdempotencyKeyReused("idempotency key reused with a different request", field="idempotency_key")
+        return delivery
+
+
+@dataclass(frozen=True)
+class EmailSent:
+    message_id: str
+    duplicate: bool  # True when the key had been sent before and nothing went out now
+
+
+class EmailDeliveries:
+    """Sends each email once per (organization, idempotency key) through the delivery record.
+
+    A resend after a crash carries the same Message-ID (derived from organization and key), so
+    receiving systems can recognise it.
+    """
+
+    def __init__(self, channel: SmtpEmailChannel, default_from: str, deliveries: Deliveries | None = None) -> None:
+        self._channel = channel
+        self._default_from = default_from
+        self._deliveries = deliveries or Deliveries()
+
+    async def send(
+        self,
+        session: AsyncSession,
+        organization_id: str,
+        request: EmailRequest,
+        smtp: SmtpTarget | None = None,
+        default_from: str = "",
+    ) -> EmailSent:
+        """smtp: the organization's own server (None: the process's SMTP_* settings)."""
+        validate(request)
+        message_id = message_id_for(organization_id, request.idempotency_key)
+
+        async def send_once() -> dict[str, Any]:
+            message = compose(request, default_from=default_from or self._default_from, message_id=message_id)
+            refused = await self._channel.send(message, smtp)
+            result: dict[str, Any] = {"message_id": message_id}
             if refused:
                 # The others got it already, so this counts as sent; the refusals stay on the record.
                 result["refused"] = refused
                 log.warning("email.partially_refused", key=request.idempotency_key, refused=sorted(refused))
-            deliveries.mark_sent(delivery, result)
-            await session.commit()
-            log.info("email.sent", key=request.idempotency_key, message_id=message_id, attempts=delivery.attempts)
-            return EmailSent(message_id=message_id, duplicate=False)
+            return result
 
-    async def _claim(
-        self, session: AsyncSession, deliveries: DeliveryRepository, organization_id: str, request: EmailRequest
-    ) -> Delivery:
-        """The existing record of this key (same request only), or a new pending one."""
-        fingerprint = request.fingerprint()
-        delivery = await deliveries.get(organization_id, request.idempotency_key)
-        if delivery is None:
-            try:
-                delivery = await deliveries.add_pending(organization_id, request.idempotency_key, "email", fingerprint)
-            except IntegrityError:
-                # Another process recorded the key first; continue from its record.
-                await session.rollback()
-                delivery = await deliveries.get(organization_id, request.idempotency_key)
-                assert delivery is not None, "the unique constraint fired, so the record exists"
-        if delivery.request_fingerprint != fingerprint:
-            raise IdempotencyKeyReused(
-                "idempotency key reused with a different request", field="idempotency_key"
+        try:
+            outcome = await self._deliveries.deliver(
+                session, organization_id, request.idempotency_key, "email", request.fingerprint(), send_once
             )
-        return delivery
+        except DeliveryFailedBefore as exc:
+            raise EmailRejected(exc.message) from None
+        return EmailSent(message_id=outcome.result["message_id"], duplicate=outcome.duplicate)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from email import policy
 from email.headerregistry import Address
@@ -34,9 +34,34 @@ class EmailProviderUnavailable(Unavailable):
 class EmailRejected(FailedPrecondition):
     """The SMTP server refused this message, its sender or its recipients for good (5xx): retrying will not help."""
 
+    final_for_key = True
+
 
 class SmtpMisconfigured(FailedPrecondition):
     """The SMTP conversation failed on our side's settings (login, TLS): an operator must act, then a retry works."""
+
+
+@dataclass(frozen=True)
+class SmtpTarget:
+    """The SMTP server to send through: an organization's own, or the process's SMTP_* settings."""
+
+    host: str
+    port: int
+    starttls: bool = False
+    tls: bool = False
+    username: str = ""
+    password: str = field(default="", repr=False)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SmtpTarget:
+        return cls(
+            settings.smtp_host,
+            settings.smtp_port,
+            settings.smtp_starttls,
+            settings.smtp_tls,
+            settings.smtp_username,
+            settings.smtp_password,
+        )
 
 
 @dataclass(frozen=True)
@@ -129,18 +154,19 @@ class SmtpEmailChannel:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
 
-    async def send(self, message: EmailMessage) -> dict[str, str]:
-        """Sends the message; returns the recipients the server refused while accepting the others ({} usually)."""
-        s = self._settings
+    async def send(self, message: EmailMessage, target: SmtpTarget | None = None) -> dict[str, str]:
+        """Sends the message through target (default: the process's settings); returns the recipients the
+        server refused while accepting the others ({} usually)."""
+        s = target or SmtpTarget.from_settings(self._settings)
         try:
             refused, _reply = await aiosmtplib.send(
                 message,
-                hostname=s.smtp_host,
-                port=s.smtp_port,
-                username=s.smtp_username or None,
-                password=s.smtp_password or None,
-                use_tls=s.smtp_tls,
-                start_tls=s.smtp_starttls,
+                hostname=s.host,
+                port=s.port,
+                username=s.username or None,
+                password=s.password or None,
+                use_tls=s.tls,
+                start_tls=s.starttls,
                 timeout=SMTP_TIMEOUT_SECONDS,
             )
         except aiosmtplib.SMTPRecipientsRefused as exc:
@@ -158,7 +184,7 @@ class SmtpEmailChannel:
             raise SmtpMisconfigured(detail) from exc  # e.g. 535 authentication failed
         except OSError as exc:  # connection refused, timeouts, disconnects (aiosmtplib's are OSErrors too)
             raise EmailProviderUnavailable(
-                f"SMTP server {s.smtp_host}:{s.smtp_port} unreachable: {type(exc).__name__}: {exc}"
+                f"SMTP server {s.host}:{s.port} unreachable: {type(exc).__name__}: {exc}"
             ) from exc
         except aiosmtplib.SMTPException as exc:  # e.g. AUTH or STARTTLS asked for but not offered
             raise SmtpMisconfigured(f"SMTP conversation failed: {exc}") from exc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -38,18 +39,23 @@ class DeliveryRepository:
         return delivery
 
     @staticmethod
-    def start_attempt(delivery: Delivery) -> None:
+    def start_attempt(delivery: Delivery, in_flight_until: datetime | None = None) -> None:
         delivery.attempts += 1
+        delivery.in_flight_until = in_flight_until
 
     @staticmethod
     def mark_sent(delivery: Delivery, result: dict[str, Any]) -> None:
         delivery.status = "sent"
         delivery.result = result
         delivery.error = None
+        delivery.error_code = None
+        delivery.in_flight_until = None
 
     @staticmethod
-    def record_error(delivery: Delivery, error: str, *, final: bool) -> None:
+    def record_error(delivery: Delivery, error: str, *, final: bool, error_code: str | None = None) -> None:
         """Keeps the error; a final (non-retryable) one fails the delivery, any other leaves it pending for a retry."""
         delivery.error = error
+        delivery.in_flight_until = None
         if final:
             delivery.status = "failed"
+            delivery.error_code = error_code

@@ -1,11 +1,13 @@
-"""Starts the notification service: migrations, database, SMTP channel and the gRPC server."""
+"""Starts the notification service: migrations, database, channels, the gRPC server and the survey-link HTTP endpoint."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 import grpc
 import structlog
+import uvicorn
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cxflow.v1 import notification_pb2, notification_pb2_grpc
@@ -14,9 +16,13 @@ from services.common.db import create_engine, create_session_factory, is_sqlite
 from services.common.grpc_server import GrpcService, ServiceRegistration, start_grpc_server
 from services.common.migrations import upgrade_to_head_async
 from services.common.settings import Settings
-from services.notification.deliveries import EmailDeliveries
+from services.notification.deliveries import Deliveries, EmailDeliveries
 from services.notification.email_channel import SmtpEmailChannel
+from services.notification.http_app import create_survey_app
+from services.notification.outbound import OutboundHttp
 from services.notification.servicer import NotificationServicer
+from services.notification.surveys import Surveys
+from services.notification.tickets import Tickets
 
 log = structlog.get_logger(__name__)
 
@@ -28,12 +34,19 @@ class NotificationServer:
     """A running notification service; stop() drains calls, then releases the database and channels."""
 
     grpc_port: int
+    http_port: int
     _grpc: GrpcService = field(repr=False)
+    _http: uvicorn.Server = field(repr=False)
+    _http_task: asyncio.Task[None] = field(repr=False)
+    _outbound: OutboundHttp = field(repr=False)
     _engine: AsyncEngine = field(repr=False)
     _directory_channel: grpc.aio.Channel | None = field(default=None, repr=False)
 
     async def stop(self, grace: float = 1.0) -> None:
         await self._grpc.stop(grace)
+        self._http.should_exit = True
+        await self._http_task
+        await self._outbound.aclose()
         await self._engine.dispose()
         if self._directory_channel is not None:
             await self._directory_channel.close()
@@ -55,8 +68,20 @@ async def start_notification(settings: Settings, token_resolver: TokenResolver |
         directory_channel = grpc.aio.insecure_channel(settings.directory_grpc_target)
         token_resolver = RemoteTokenResolver(directory_channel, internal_token)
 
-    emails = EmailDeliveries(SmtpEmailChannel(settings), settings.smtp_default_from)
-    servicer = NotificationServicer(create_session_factory(engine), emails)
+    sessions = create_session_factory(engine)
+    deliveries = Deliveries()
+    smtp = SmtpEmailChannel(settings)
+    outbound = OutboundHttp()
+    surveys = Surveys(deliveries, smtp, settings.smtp_default_from, settings.notification_public_url)
+    servicer = NotificationServicer(
+        sessions,
+        EmailDeliveries(smtp, settings.smtp_default_from, deliveries),
+        deliveries=deliveries,
+        http=outbound,
+        tickets=Tickets(deliveries, outbound),
+        surveys=surveys,
+    )
+    http_server, http_task, http_port = await _start_http(settings, create_survey_app(sessions))
     service = await start_grpc_server(
         registrations=[
             ServiceRegistration(servicer, notification_pb2_grpc.add_NotificationServiceServicer_to_server, SERVICE_FULL_NAME)
@@ -65,4 +90,31 @@ async def start_notification(settings: Settings, token_resolver: TokenResolver |
         host=settings.grpc_host,
         port=settings.notification_grpc_port,
     )
-    return NotificationServer(grpc_port=service.port, _grpc=service, _engine=engine, _directory_channel=directory_channel)
+    return NotificationServer(
+        grpc_port=service.port,
+        http_port=http_port,
+        _grpc=service,
+        _http=http_server,
+        _http_task=http_task,
+        _outbound=outbound,
+        _engine=engine,
+        _directory_channel=directory_channel,
+    )
+
+
+async def _start_http(settings: Settings, app: object) -> tuple[uvicorn.Server, asyncio.Task[None], int]:
+    """Serves the survey-link endpoint on NOTIFICATION_HTTP_HOST:PORT (0: any free port) in this event loop."""
+    config = uvicorn.Config(
+        app, host=settings.notification_http_host, port=settings.notification_http_port,
+        log_config=None, access_log=False, lifespan="off",
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()  # raises the bind error
+            raise RuntimeError("the survey-link HTTP endpoint stopped before it started")
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    log.info("http.serving", address=f"{settings.notification_http_host}:{port}", endpoints=["/s/{token}"])
+    return server, task, port

@@ -21,7 +21,7 @@ SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
 # Compose service -> (module it runs, the port variables it listens on).
 CXFLOW_SERVICES: dict[str, tuple[str, tuple[str, ...]]] = {
     "directory": ("services.directory", ("DIRECTORY_GRPC_PORT",)),
-    "notification": ("services.notification", ("NOTIFICATION_GRPC_PORT",)),
+    "notification": ("services.notification", ("NOTIFICATION_GRPC_PORT", "NOTIFICATION_HTTP_PORT")),
     "ingestion": ("services.ingestion", ("INGESTION_GRPC_PORT", "INGESTION_HTTP_PORT")),
     "worker": ("workflows.worker", ()),
 }

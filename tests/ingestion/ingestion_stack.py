@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, AsyncIterator
+from typing import Any
 
 import grpc
 import httpx
 import pytest
+from echo_triggered_run import EchoTriggeredRun
 from google.protobuf import struct_pb2
 from sqlalchemy import select
 from temporalio.client import Client
@@ -20,8 +22,6 @@ from services.common.db import create_engine
 from services.common.settings import Settings
 from services.ingestion.models import InboxMessage
 from services.ingestion.server import IngestionServer, start_ingestion
-
-from echo_triggered_run import EchoTriggeredRun
 
 ORGANIZATION = "ORG_ingestiontest"
 OTHER_ORGANIZATION = "ORG_othertest"
@@ -100,16 +100,20 @@ def welcome_spec(**changes: Any) -> dict[str, Any]:
 
 @asynccontextmanager
 async def running_stack(
-    settings: Settings, temporal_client: Client, task_queue: str, token_resolver: Any = None
+    settings: Settings, temporal_client: Client, task_queue: str, token_resolver: Any = None, *, directory_tokens: bool = False
 ) -> AsyncIterator[IngestionStack]:
-    """Ingestion with a stand-in TriggeredRun worker, an HTTP client and a gRPC channel."""
-    resolver = token_resolver or TokenTable({API_TOKEN: ORGANIZATION, OTHER_API_TOKEN: OTHER_ORGANIZATION})
+    """Ingestion with a stand-in TriggeredRun worker, an HTTP client and a gRPC channel. Tokens resolve through the
+    fixed test table, or (directory_tokens) through the directory at settings.directory_grpc_target."""
+    table = TokenTable({API_TOKEN: ORGANIZATION, OTHER_API_TOKEN: OTHER_ORGANIZATION})
+    resolver = None if directory_tokens else (token_resolver or table)
     server = await start_ingestion(settings, temporal_client, resolver)
     try:
-        async with Worker(temporal_client, task_queue=task_queue, workflows=[EchoTriggeredRun]):
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.http_port}", timeout=30) as http:
-                async with grpc.aio.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
-                    yield IngestionStack(settings, server, http, channel, temporal_client)
+        async with (
+            Worker(temporal_client, task_queue=task_queue, workflows=[EchoTriggeredRun]),
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.http_port}", timeout=30) as http,
+            grpc.aio.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel,
+        ):
+            yield IngestionStack(settings, server, http, channel, temporal_client)
     finally:
         await server.stop()
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import copy
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from ingestion_stack import welcome_spec
@@ -84,3 +85,111 @@ def test_qualtrics_tokens_are_plain_text_to_jinja() -> None:
     spec = welcome_spec()
     spec["tasks"][0]["subject"] = "Hi ${m://FirstName}, plan ${e://Field/plan}"
     assert parse_definition(spec).tasks[0]["subject"].startswith("Hi ${m://FirstName}")
+
+
+def full_spec() -> dict[str, Any]:
+    """One definition using every task type, conditions, retries, a frequency cap and owners."""
+    return welcome_spec(
+        conditions={
+            "all": [
+                {"operand": "contact.embeddedData.tier", "operator": "equals", "value": "gold", "ignoreCase": True},
+                {"any": [{"operand": "event.properties.total", "operator": "gte", "value": 100}, {"segment": "SEG_vip"}]},
+                {"operand": "fields.firstName", "operator": "is_not_empty"},
+                {"operand": "contact.email", "operator": "matches", "value": "@example\\.com$"},
+                {"operand": "fields.age", "operator": "in_list", "value": [30, "31"]},
+            ]
+        },
+        tasks=[
+            {"type": "email", "to": ["{{ contact.email }}"], "subject": "Hi", "text": "Welcome"},
+            {"type": "slack", "webhook": "support", "text": "New VIP {{ contact.email }}", "blocks": [{"type": "section"}]},
+            {"type": "ticket", "provider": "zendesk", "title": "Call {{ contact.firstName }}", "priority": "high",
+             "tags": ["vip"], "customFields": {"360001": "{{ fields.age }}"}},
+            {"type": "survey", "surveyId": "SV_1", "subject": "How did we do?", "expiresInDays": 14},
+            {"type": "webhook", "url": "https://hooks.example.com/in", "body": {"ticket": "{{ tasks[2].ticketId }}"}},
+            {"type": "segment_event", "writeKey": "main", "call": "track", "userId": "{{ contact.extRef }}", "event": "VIP Welcomed"},
+            {"type": "add_to_mailing_list", "mailingListId": "CG_vips"},
+            {"type": "update_contact_field", "field": "embeddedData.welcomed", "value": "yes"},
+        ],
+        retry="15m",
+        onFailure="stop",
+        frequencyCap={"count": 2, "period": "7d"},
+        owners=["ops@example.com"],
+    )
+
+
+def test_a_definition_with_everything_is_valid() -> None:
+    definition = parse_definition(full_spec())
+    assert [task["type"] for task in definition.tasks] == [
+        "email", "slack", "ticket", "survey", "webhook", "segment_event", "add_to_mailing_list", "update_contact_field"
+    ]
+    assert (definition.retry, definition.on_failure) == ("15m", "stop")
+    assert definition.frequency_cap is not None and definition.frequency_cap.period_seconds == 7 * 86400
+    assert definition.owners == ["ops@example.com"] and definition.notify_owners_on_failure
+    assert definition.conditions is not None
+
+
+def test_defaults_are_qualtrics_defaults() -> None:
+    definition = parse_definition(welcome_spec())
+    assert (definition.retry, definition.on_failure, definition.frequency_cap, definition.owners) == ("24h", "continue", None, [])
+    assert definition.notify_owners_on_failure is False
+
+
+def test_segment_membership_trigger() -> None:
+    spec = welcome_spec(trigger={"type": "segment_membership", "segmentId": "SEG_vip", "changes": ["ADDED", "OPTED_IN"]})
+    del spec["contact"]
+    definition = parse_definition(spec)
+    assert (definition.trigger_type, definition.segment_id, definition.membership_changes) == (
+        "segment_membership", "SEG_vip", ("ADDED", "OPTED_IN")
+    )
+    assert definition.load_contact and definition.filter is None and definition.mappings == []
+
+
+@pytest.mark.parametrize(
+    ("change", "path"),
+    [
+        (_set(["trigger"], {"type": "segment_membership", "segmentId": "vip"}), "spec.trigger.segmentId"),
+        (_set(["trigger"], {"type": "segment_membership", "segmentId": "SEG_1", "changes": ["JOINED"]}), "spec.trigger.changes[0]"),
+        (_set(["trigger"], {"type": "segment_membership", "segmentId": "SEG_1", "changes": []}), "spec.trigger.changes"),
+        (_set(["trigger"], {"type": "segment_membership", "segmentId": "SEG_1", "filter": "x"}), "spec.trigger.filter"),
+        (_set(["trigger"], {"type": "segment_membership", "segmentId": "SEG_1"}), "spec.contact"),
+        (_set(["conditions"], {"all": [], "any": []}), "spec.conditions"),
+        (_set(["conditions"], {"all": []}), "spec.conditions.all"),
+        (_set(["conditions", "all", 0, "operator"], "about"), "spec.conditions.all[0].operator"),
+        (_set(["conditions", "all", 0, "operand"], "traits.tier"), "spec.conditions.all[0].operand"),
+        (_set(["conditions", "all", 1, "any", 0, "value"], "lots"), "spec.conditions.all[1].any[0].value"),
+        (_set(["conditions", "all", 1, "any", 1, "segment"], "vip"), "spec.conditions.all[1].any[1].segment"),
+        (_set(["conditions", "all", 2, "value"], "x"), "spec.conditions.all[2].value"),
+        (_set(["conditions", "all", 3, "value"], "(" * 201), "spec.conditions.all[3].value"),
+        (_set(["conditions", "all", 3, "value"], "(unclosed"), "spec.conditions.all[3].value"),
+        (_set(["conditions", "all", 4, "value"], []), "spec.conditions.all[4].value"),
+        (_set(["conditions"], {"all": [{"all": [{"all": [{"all": [{"all": [{"all": [{"segment": "SEG_1"}]}]}]}]}]}]}),
+         "spec.conditions.all[0].all[0].all[0].all[0].all[0]"),
+        (_set(["tasks", 1, "webhook"], ""), "spec.tasks[1].webhook"),
+        (_set(["tasks", 1, "blocks"], "text"), "spec.tasks[1].blocks"),
+        (_set(["tasks", 2, "provider"], "jira"), "spec.tasks[2].provider"),
+        (_set(["tasks", 2, "priority"], "p1"), "spec.tasks[2].priority"),
+        (_delete(["tasks", 2, "title"]), "spec.tasks[2].title"),
+        (_set(["tasks", 3, "expiresInDays"], 0), "spec.tasks[3].expiresInDays"),
+        (_set(["tasks", 4, "url"], "ftp://x"), "spec.tasks[4].url"),
+        (_set(["tasks", 4, "body"], {"x": "{{ oops"}), "spec.tasks[4].body.x"),
+        (_set(["tasks", 5, "call"], "page"), "spec.tasks[5].call"),
+        (_delete(["tasks", 5, "event"]), "spec.tasks[5].event"),
+        (_delete(["tasks", 6, "mailingListId"]), "spec.tasks[6].mailingListId"),
+        (_set(["tasks", 7, "field"], "id"), "spec.tasks[7].field"),
+        (_set(["tasks", 7, "value"], 3), "spec.tasks[7].value"),
+        (_set(["retry"], "1h"), "spec.retry"),
+        (_set(["onFailure"], "retry"), "spec.onFailure"),
+        (_set(["frequencyCap", "count"], 0), "spec.frequencyCap.count"),
+        (_set(["frequencyCap", "period"], "weekly"), "spec.frequencyCap.period"),
+        (_set(["owners"], ["not an address"]), "spec.owners[0]"),
+        (lambda spec: (_set(["owners"], [])(spec), _set(["notifyOwnersOnFailure"], True)(spec)), "spec.notifyOwnersOnFailure"),
+        (lambda spec: (_delete(["contact"])(spec), _set(["tasks"], [spec["tasks"][6]])(spec)), "spec.tasks[0].type"),
+        (lambda spec: (_delete(["contact"])(spec), _set(["tasks"], [spec["tasks"][0]])(spec)), "spec.frequencyCap"),
+    ],
+)
+def test_new_nodes_name_their_json_path(change: Callable[[dict[str, Any]], None], path: str) -> None:
+    spec = full_spec()
+    change(spec)
+    with pytest.raises(InvalidArgument) as caught:
+        parse_definition(spec)
+    assert caught.value.message.startswith(f"{path}:"), caught.value.message

@@ -36,7 +36,8 @@ async def test_every_method_needs_a_token(stack: IngestionStack) -> None:
         for service in ingestion_pb2.DESCRIPTOR.services_by_name.values()
         for method in service.methods
     ]
-    assert len(methods) == 8
+    names = {f"{service.name}.{method.name}" for service, method in methods}
+    assert {"IngestionService.SendBatch", "IngestionService.PublishMembershipEvent", "WorkflowService.CreateWorkflow"} <= names
     for service, method in methods:
         request_class = message_factory.GetMessageClass(method.input_type)
         response_class = message_factory.GetMessageClass(method.output_type)

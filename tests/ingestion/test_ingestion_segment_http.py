@@ -6,11 +6,15 @@ import asyncio
 import base64
 import gzip
 import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from ingestion_stack import IngestionStack, inbox_rows
+from sqlalchemy import update
+
+from services.common.db import create_engine
+from services.ingestion.models import InboxMessage
 
 
 def basic(write_key: str) -> dict[str, str]:
@@ -22,7 +26,7 @@ async def inbox(stack: IngestionStack) -> list[Any]:
 
 
 def parse_time(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return datetime.fromisoformat(value)
 
 
 @pytest.fixture
@@ -219,3 +223,31 @@ async def test_received_at_and_clock_skew_corrected_timestamp(stack: IngestionSt
     assert skewed["originalTimestamp"] == "2030-01-01T00:00:00.000Z"
     assert stored["given"]["timestamp"] == "2024-05-06T05:08:09.000Z"
     assert stored["none"]["timestamp"] == stored["none"]["receivedAt"]
+
+
+async def test_message_ids_are_forgotten_after_the_retention_window(stack: IngestionStack, write_key: str) -> None:
+    message = {"userId": "u", "messageId": "kept-a-while"}
+    assert (await stack.http.post("/v1/identify", json=message, headers=basic(write_key))).status_code == 200
+    for _ in range(100):
+        [row] = await inbox(stack)
+        if row.status == "processed":
+            break
+        await asyncio.sleep(0.05)
+    assert row.status == "processed"
+    # Inside the window a replay is acknowledged and nothing is stored; the purge keeps the row.
+    assert (await stack.http.post("/v1/identify", json=message, headers=basic(write_key))).status_code == 200
+    assert await stack.server.processor.purge_expired() == 0
+    assert len(await inbox(stack)) == 1
+
+    engine = create_engine(stack.settings.database_url)
+    try:
+        async with engine.begin() as connection:
+            aged = datetime.now(UTC) - timedelta(days=stack.settings.ingestion_dedup_retention_days, minutes=1)
+            await connection.execute(update(InboxMessage).values(received_at=aged))
+    finally:
+        await engine.dispose()
+    assert await stack.server.processor.purge_expired() == 1
+    assert await inbox(stack) == []
+    # Past the window the same id is a new message again.
+    assert (await stack.http.post("/v1/identify", json=message, headers=basic(write_key))).status_code == 200
+    assert [row.message_id for row in await inbox(stack)] == ["kept-a-while"]

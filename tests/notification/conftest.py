@@ -47,7 +47,9 @@ async def start_service(settings: Settings, database_url: str) -> AsyncIterator[
 
     async def start(mail: MailCatcher) -> NotificationServer:
         server = await start_notification(
-            settings.with_overrides(database_url=database_url, smtp_host="127.0.0.1", smtp_port=mail.port),
+            settings.with_overrides(
+                database_url=database_url, smtp_host="127.0.0.1", smtp_port=mail.port, notification_http_port=0
+            ),
             token_resolver=KnownTokens({API_TOKEN: API_TOKEN_ORGANIZATION}),
         )
         servers.append(server)

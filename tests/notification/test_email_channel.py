@@ -21,10 +21,10 @@ from services.notification.email_channel import (
 
 
 def make_request(**changes: object) -> EmailRequest:
-    fields: dict[str, object] = dict(
-        idempotency_key="run-1/0", from_address="", to=("zoe@example.com",), cc=(), subject="Hi",
-        text_body="Hello", html_body="",
-    )
+    fields: dict[str, object] = {
+        "idempotency_key": "run-1/0", "from_address": "", "to": ("zoe@example.com",), "cc": (), "subject": "Hi",
+        "text_body": "Hello", "html_body": "",
+    }
     fields.update(changes)
     return EmailRequest(**fields)  # type: ignore[arg-type]
 

@@ -120,7 +120,7 @@ async def test_same_key_with_a_different_request_is_refused_and_sends_nothing(
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await stub.SendEmail(email_request("run-7/1", text_body="something else"), metadata=metadata)
 
-    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "idempotency key reused with a different request" in caught.value.details()
     assert len(catcher.messages) == 1
 

@@ -137,5 +137,5 @@ def test_html_mode_never_lets_markup_through(value: str) -> None:
 
 @given(st.from_regex(r"[A-Za-z][A-Za-z0-9_]{0,15}", fullmatch=True))
 def test_any_missing_field_is_reported_by_its_dotted_name(name: str) -> None:
-    rendered = render_template("{{ contact.embeddedData.%s }}" % name, {"contact": {"embeddedData": {}}})
+    rendered = render_template(f"{{{{ contact.embeddedData.{name} }}}}", {"contact": {"embeddedData": {}}})
     assert rendered == RenderedText(text="", missing=[f"contact.embeddedData.{name}"])

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, AsyncIterator
+from typing import Any
 
 import pytest
 from temporalio import activity
@@ -69,6 +70,9 @@ class FakeNotification:
         return SendEmailOutput(message_id=f"<{len(self.sent)}@test>", duplicate=False)
 
 
+ADA_BY_EXT_REF = ContactRef(directory_id="POOL_1", lookup_field="extRef", lookup_value="u-ada")
+
+
 def welcome_email(**overrides: Any) -> dict[str, Any]:
     task = {
         "type": "email",
@@ -86,7 +90,7 @@ def welcome_email(**overrides: Any) -> dict[str, Any]:
 def run_input(
     tasks: list[dict[str, Any]],
     *,
-    contact: ContactRef | None = ContactRef(directory_id="POOL_1", lookup_field="extRef", lookup_value="u-ada"),
+    contact: ContactRef | None = ADA_BY_EXT_REF,
     event: dict[str, Any] | None = None,
     fields: dict[str, Any] | None = None,
     **spec: Any,
@@ -139,7 +143,7 @@ async def harness(temporal_client: Client, task_queue: str) -> AsyncIterator[Har
 
 
 async def test_email_is_rendered_with_the_contact_piped_in(harness: Harness) -> None:
-    run_id, result = await harness.execute(run_input([welcome_email()]))
+    _run_id, result = await harness.execute(run_input([welcome_email()]))
 
     assert result == TriggeredRunResult(
         status="completed",
@@ -179,7 +183,7 @@ async def test_a_retried_send_keeps_its_idempotency_key(harness: Harness) -> Non
 async def test_no_single_contact_ends_the_run_as_contact_not_found(harness: Harness, error_type: str) -> None:
     harness.directory.error_type = error_type
 
-    run_id, result = await harness.execute(run_input([welcome_email()]))
+    _run_id, result = await harness.execute(run_input([welcome_email()]))
 
     assert result.status == "contact_not_found"
     assert result.tasks == [] and result.contact_id == ""
@@ -193,7 +197,7 @@ async def test_a_failing_task_is_recorded_and_the_next_task_still_runs(harness: 
 
     run_id, result = await harness.execute(run_input([welcome_email(subject="Broken"), welcome_email(subject="Second")]))
 
-    assert result.status == "completed"
+    assert result.status == "completed_with_failures"
     first, second = result.tasks
     assert first.status == "failed" and first.error == "INVALID_ARGUMENT: INVALID_ARGUMENT on attempt 1"
     assert second.status == "succeeded"
@@ -206,7 +210,7 @@ async def test_a_template_error_fails_only_its_task(harness: Harness) -> None:
     tasks = [welcome_email(subject="{{ ''.__class__.__mro__ }}"), welcome_email(text="{{ contact.firstName")]
     tasks.append(welcome_email(subject="Fine"))
 
-    run_id, result = await harness.execute(run_input(tasks))
+    _run_id, result = await harness.execute(run_input(tasks))
 
     unsafe, syntax, fine = result.tasks
     assert unsafe.status == "failed" and unsafe.error.startswith("UnsafeTemplateError: ")
@@ -218,7 +222,7 @@ async def test_a_template_error_fails_only_its_task(harness: Harness) -> None:
 async def test_missing_values_become_warnings(harness: Harness) -> None:
     task = welcome_email(subject="Hi {{ contact.phone }}{{ fields.plan }} ${e://Field/tier} ${e://Field/region}")
 
-    run_id, result = await harness.execute(run_input([task]))
+    _run_id, result = await harness.execute(run_input([task]))
 
     assert harness.notification.sent[0].subject == "Hi  gold "
     assert result.warnings == [
@@ -230,7 +234,7 @@ async def test_missing_values_become_warnings(harness: Harness) -> None:
 
 
 async def test_an_email_whose_recipients_render_empty_fails_without_sending(harness: Harness) -> None:
-    run_id, result = await harness.execute(run_input([welcome_email(to=["{{ contact.email }}"])], contact=None))
+    _run_id, result = await harness.execute(run_input([welcome_email(to=["{{ contact.email }}"])], contact=None))
 
     assert result.tasks[0].status == "failed" and result.tasks[0].error.startswith("no recipient")
     assert "task 0 (email): contact.email has no value" in result.warnings
@@ -269,7 +273,7 @@ async def test_load_contact_false_skips_the_directory(harness: Harness) -> None:
     contact = ContactRef(directory_id="POOL_1", contact_id="CID_given")
     task = welcome_email(to=["x@example.com"], subject="{{ contact.firstName }}")
 
-    run_id, result = await harness.execute(run_input([task], contact=contact, loadContact=False))
+    _run_id, result = await harness.execute(run_input([task], contact=contact, loadContact=False))
 
     assert harness.directory.calls == []
     assert result.contact_id == "CID_given"

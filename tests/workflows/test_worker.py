@@ -91,7 +91,7 @@ async def test_worker_process_runs_runs_and_stops_on_sigterm(
             TriggeredRunWorkflow.run, input, id=f"run-test-{uuid.uuid4()}", task_queue=task_queue,
             execution_timeout=timedelta(seconds=30),
         )
-        assert isinstance(result, TriggeredRunResult) and result.status == "completed"
+        assert isinstance(result, TriggeredRunResult) and result.status == "completed_with_failures"
         assert result.tasks[0].status == "failed" and "carrier_pigeon" in result.tasks[0].error
 
         process.send_signal(signal.SIGTERM)

@@ -1,4 +1,5 @@
-"""The LoadContactDetails activity: finds a run's contact in the directory service over gRPC."""
+"""Directory activities over gRPC: LoadContactDetails finds a run's contact; AddToMailingList and
+UpdateContactField act on it (both idempotent: a repeat changes nothing more)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 
 import grpc
 import structlog
-from google.protobuf import json_format
+from google.protobuf import json_format, struct_pb2
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -46,6 +47,7 @@ class ContactDetails:
     unsubscribed: bool = False
     embedded_data: dict[str, Any] = field(default_factory=dict)
     mailing_list_ids: list[str] = field(default_factory=list)
+    segment_ids: list[str] = field(default_factory=list)
 
     def as_template_context(self) -> dict[str, Any]:
         """The `contact` templates see, with the directory API's camelCase names.
@@ -68,6 +70,7 @@ class ContactDetails:
             "unsubscribed": self.unsubscribed,
             "embeddedData": dict(self.embedded_data),
             "mailingListIds": list(self.mailing_list_ids),
+            "segmentIds": list(self.segment_ids),
         }
 
 
@@ -92,7 +95,58 @@ def contact_details_from_proto(contact: directory_pb2.Contact) -> ContactDetails
         unsubscribed=contact.unsubscribed,
         embedded_data={key: _plain_number(value) for key, value in embedded.items()},
         mailing_list_ids=list(contact.mailing_list_ids),
+        segment_ids=list(contact.segment_ids),
     )
+
+
+@dataclass(frozen=True)
+class AddToMailingListInput:
+    organization_id: str
+    directory_id: str
+    mailing_list_id: str
+    contact_id: str
+
+
+@dataclass(frozen=True)
+class AddToMailingListOutput:
+    changed: int  # 0 when the contact was on the list already
+
+
+@dataclass(frozen=True)
+class UpdateContactFieldInput:
+    organization_id: str
+    directory_id: str
+    contact_id: str
+    field: str  # firstName | lastName | email | phone | extRef | language | embeddedData.<key>
+    value: str
+
+
+@dataclass(frozen=True)
+class UpdateContactFieldOutput:
+    contact_id: str
+    field: str
+    value: str
+
+
+_CONTACT_INPUT_FIELDS = {
+    "firstName": "first_name",
+    "lastName": "last_name",
+    "email": "email",
+    "phone": "phone",
+    "extRef": "ext_ref",
+    "language": "language",
+}
+
+
+def contact_input_for(field_name: str, value: str) -> directory_pb2.ContactInput:
+    """The partial ContactInput that sets one field (embedded data keys are merged, so others stay)."""
+    if field_name.startswith("embeddedData."):
+        embedded = struct_pb2.Struct()
+        embedded.update({field_name.removeprefix("embeddedData."): value})
+        return directory_pb2.ContactInput(embedded_data=embedded)
+    if field_name not in _CONTACT_INPUT_FIELDS:
+        raise ApplicationError(f"cannot update contact field {field_name!r}", type="InvalidContactField", non_retryable=True)
+    return directory_pb2.ContactInput(**{_CONTACT_INPUT_FIELDS[field_name]: value})
 
 
 class DirectoryActivities:
@@ -166,3 +220,35 @@ class DirectoryActivities:
                 non_retryable=True,
             )
         return reply.contacts[0]
+
+    @activity.defn(name="AddToMailingList")
+    async def add_to_mailing_list(self, input: AddToMailingListInput) -> AddToMailingListOutput:
+        try:
+            reply = await self._stub.AddMailingListMembers(
+                directory_pb2.MailingListMembersRequest(
+                    directory_id=input.directory_id, mailing_list_id=input.mailing_list_id, contact_ids=[input.contact_id]
+                ),
+                metadata=internal_metadata(self._internal_token, input.organization_id),
+                timeout=_CALL_TIMEOUT_SECONDS,
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise application_error_from_rpc(exc, call="AddMailingListMembers") from None
+        log.info("mailing_list.member_added", org=input.organization_id, mailing_list_id=input.mailing_list_id, changed=reply.changed)
+        return AddToMailingListOutput(changed=reply.changed)
+
+    @activity.defn(name="UpdateContactField")
+    async def update_contact_field(self, input: UpdateContactFieldInput) -> UpdateContactFieldOutput:
+        try:
+            contact = await self._stub.UpdateContact(
+                directory_pb2.UpdateContactRequest(
+                    directory_id=input.directory_id,
+                    contact_id=input.contact_id,
+                    contact=contact_input_for(input.field, input.value),
+                ),
+                metadata=internal_metadata(self._internal_token, input.organization_id),
+                timeout=_CALL_TIMEOUT_SECONDS,
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise application_error_from_rpc(exc, call="UpdateContact") from None
+        log.info("contact.field_updated", org=input.organization_id, contact_id=contact.id, field=input.field)
+        return UpdateContactFieldOutput(contact_id=contact.id, field=input.field, value=input.value)

@@ -1,0 +1,149 @@
+"""Events per second through the Segment intake (/v1/batch, 100 messages per batch, messageId dedup on) beside a bare
+ASGI endpoint that only parses the same JSON, both served by uvicorn with the same settings, measured in one run.
+
+Ours stores every message durably (SQLite inbox, ON CONFLICT dedup) before answering and runs its inbox processor in
+the same process. The load generator runs in a child process so it does not share the servers' event loop.
+
+    python benchmarks/ingest_http.py [--quick]     ends with: RESULT ingest_http ratio=<ours/baseline> ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import multiprocessing
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import grpc
+import httpx
+import uvicorn
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from cxflow.v1 import ingestion_pb2, ingestion_pb2_grpc
+from services.common.auth import internal_metadata
+from services.common.settings import Settings
+from services.ingestion.server import start_ingestion
+
+BATCH_SIZE = 100
+CONCURRENCY = 8
+INTERNAL_TOKEN = "cxi_benchmark-internal-token-0123456789"
+
+
+class NoTokens:
+    """The benchmark makes no API-token calls (the intake authenticates with write keys)."""
+
+    async def resolve(self, token: str) -> str | None:
+        return None
+
+
+async def bare_json_app(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+    """The baseline: read the body, parse the JSON, answer like Segment does. Nothing else."""
+    if scope["type"] != "http":
+        return
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+    json.loads(body)
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": b'{"success":true}'})
+
+
+def batch_body(run: str, index: int) -> bytes:
+    messages = [
+        {"type": "track", "userId": f"user-{i % 50}", "event": "Order Completed", "messageId": f"{run}-{index}-{i}",
+         "properties": {"total": 9.5, "sku": f"SKU-{i}", "currency": "EUR"}, "context": {"ip": "10.0.0.1"},
+         "timestamp": "2026-11-23T10:00:00.000Z"}
+        for i in range(BATCH_SIZE)
+    ]
+    return json.dumps({"batch": messages, "sentAt": "2026-11-23T10:00:01.000Z"}).encode()
+
+
+def load(url: str, write_key: str, batches: int, run: str, results: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    """Child process: posts `batches` batches with CONCURRENCY requests in flight; reports the elapsed seconds."""
+    bodies = [batch_body(run, index) for index in range(batches)]
+    headers = {"Authorization": "Basic " + base64.b64encode(f"{write_key}:".encode()).decode(),
+               "Content-Type": "application/json"}
+
+    async def go() -> float:
+        async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=CONCURRENCY)) as client:
+            await client.post(url, content=batch_body(run + "-warm", 0), headers=headers)  # warm-up, not timed
+            queue: asyncio.Queue[bytes] = asyncio.Queue()
+            for body in bodies:
+                queue.put_nowait(body)
+
+            async def worker() -> None:
+                while not queue.empty():
+                    response = await client.post(url, content=queue.get_nowait(), headers=headers)
+                    response.raise_for_status()
+
+            started = time.perf_counter()
+            await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+            return time.perf_counter() - started
+
+    results.put(asyncio.run(go()))
+
+
+async def measure(url: str, write_key: str, batches: int) -> float:
+    """Events per second the endpoint at url took from a child-process load generator."""
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    process = context.Process(target=load, args=(url, write_key, batches, uuid.uuid4().hex[:8], results))
+    process.start()
+    while process.is_alive():
+        await asyncio.sleep(0.05)  # keep serving while the child loads us
+    if process.exitcode != 0:
+        raise RuntimeError(f"the load generator failed (exit {process.exitcode})")
+    elapsed = results.get()
+    return batches * BATCH_SIZE / elapsed
+
+
+async def main(quick: bool) -> None:
+    from temporalio.testing import WorkflowEnvironment
+
+    batches = 30 if quick else 300
+    with tempfile.TemporaryDirectory() as folder:
+        settings = Settings(data_dir=Path(folder), internal_token=INTERNAL_TOKEN, log_level="WARNING", log_format="json",
+                            ingestion_http_port=0, ingestion_grpc_port=0)
+        from services.common.logging import configure_logging
+
+        configure_logging("WARNING", "json", service="benchmark")
+        temporal = await WorkflowEnvironment.start_local(dev_server_existing_path=str(Path(sys.executable).parent / "temporal"))
+        server = await start_ingestion(settings, temporal.client, NoTokens())
+        baseline = uvicorn.Server(uvicorn.Config(bare_json_app, host=settings.ingestion_http_host, port=0, log_config=None))
+        baseline_task = asyncio.create_task(baseline.serve())
+        try:
+            while not baseline.started:
+                await asyncio.sleep(0.02)
+            baseline_port = baseline.servers[0].sockets[0].getsockname()[1]
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
+                source = await ingestion_pb2_grpc.IngestionServiceStub(channel).CreateSource(
+                    ingestion_pb2.CreateSourceRequest(name="benchmark"), metadata=internal_metadata(INTERNAL_TOKEN, "ORG_benchmark")
+                )
+            ours = await measure(f"http://127.0.0.1:{server.http_port}/v1/batch", source.write_key, batches)
+            bare = await measure(f"http://127.0.0.1:{baseline_port}/v1/batch", source.write_key, batches)
+        finally:
+            baseline.should_exit = True
+            await baseline_task
+            await server.stop()
+            await temporal.shutdown()
+    print(f"messages per target: {batches * BATCH_SIZE} in batches of {BATCH_SIZE}, {CONCURRENCY} requests in flight")
+    print(f"cxflow /v1/batch (durable, dedup on): {ours:,.0f} events/s")
+    print(f"bare ASGI JSON parse:                 {bare:,.0f} events/s")
+    print(f"RESULT ingest_http ratio={ours / bare:.2f} events_per_s={ours:.0f} baseline_events_per_s={bare:.0f} batch={BATCH_SIZE}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, under a minute")
+    asyncio.run(main(parser.parse_args().quick))

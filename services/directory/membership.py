@@ -1,0 +1,227 @@
+"""Stored segment membership: set-based re-evaluation (of some contacts on each write, of all on a refresh),
+opt-out / opt-in, each change written to the outbox in the caller's database transaction."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Boolean, DateTime, Integer, delete, exists, insert, literal, not_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.directory.models import Contact, OutboxEvent, Segment, SegmentMembership, SegmentOptOut
+from services.directory.segment_rules import SqlContext, parse_rule, rule_sql
+
+Clock = Callable[[], datetime]
+
+ADDED = "ADDED"
+REMOVED = "REMOVED"
+OPTED_IN = "OPTED_IN"
+OPTED_OUT = "OPTED_OUT"
+
+
+@dataclass(frozen=True)
+class RefreshCounts:
+    added: int = 0
+    removed: int = 0
+
+    def __add__(self, other: RefreshCounts) -> RefreshCounts:
+        return RefreshCounts(self.added + other.added, self.removed + other.removed)
+
+
+def event_id(batch: str, segment_id: str, contact_id: str) -> str:
+    """The outbox row's id, which ingestion sees as the event id: one change of one pair in one evaluation."""
+    return f"MEV_{batch}_{segment_id}_{contact_id}"
+
+
+def new_batch() -> str:
+    return uuid.uuid4().hex
+
+
+class MembershipEngine:
+    """Keeps segment_memberships equal to "rule holds and not opted out", within the caller's transaction."""
+
+    def __init__(self, session: AsyncSession, organization_id: str, clock: Clock) -> None:
+        self._session = session
+        self._organization_id = organization_id
+        self._clock = clock
+
+    def _dialect(self) -> str:
+        return self._session.get_bind().dialect.name
+
+    async def reevaluate_contacts(self, directory_id: str, contact_ids: Sequence[str]) -> RefreshCounts:
+        """After a write to these contacts (or their transactions, lists): every segment of the directory, for them."""
+        if not contact_ids:
+            return RefreshCounts()
+        query = select(Segment).where(Segment.directory_id == directory_id).order_by(Segment.id)
+        if self._dialect() == "postgresql":
+            # Shared with other writers, exclusive against a refresh of the same segment: their membership
+            # inserts and deletes never interleave.
+            query = query.with_for_update(read=True)
+        segments = list((await self._session.execute(query)).scalars().all())
+        counts = RefreshCounts()
+        for segment in segments:
+            counts += await self._evaluate(segment, list(dict.fromkeys(contact_ids)))
+        return counts
+
+    async def refresh_segment(self, segment: Segment) -> RefreshCounts:
+        """Every contact of the segment's directory, set-based: a few INSERT … SELECT / DELETE statements."""
+        if self._dialect() == "postgresql":
+            await self._session.execute(select(Segment.id).where(Segment.id == segment.id).with_for_update())
+        return await self._evaluate(segment, None)
+
+    async def _evaluate(self, segment: Segment, contact_ids: list[str] | None) -> RefreshCounts:
+        now = self._clock()
+        batch = new_batch()
+        holds = rule_sql(parse_rule(segment.rule), SqlContext(dialect=self._dialect(), now=now))
+        removed = await self._remove_where_rule_fails(segment, holds, contact_ids, batch, now)
+        added = await self._add_where_rule_holds(segment, holds, contact_ids, batch, now)
+        return RefreshCounts(added=added, removed=removed)
+
+    def _outbox_columns(self) -> list[str]:
+        return [
+            "id", "batch", "organization_id", "directory_id", "segment_id", "segment_name",
+            "contact_id", "change", "occurred_at", "delivered", "attempts",
+        ]  # fmt: skip
+
+    def _outbox_select(self, segment: Segment, contact_id_column, change: str, batch: str, now: datetime):  # type: ignore[no-untyped-def]
+        prefix = event_id(batch, segment.id, "")
+        return select(
+            literal(prefix) + contact_id_column,
+            literal(batch),
+            literal(self._organization_id),
+            literal(segment.directory_id),
+            literal(segment.id),
+            literal(segment.name),
+            contact_id_column,
+            literal(change),
+            literal(now, DateTime(timezone=True)),
+            literal(False, Boolean),
+            literal(0, Integer),
+        )
+
+    async def _remove_where_rule_fails(
+        self, segment: Segment, holds, contact_ids: list[str] | None, batch: str, now: datetime  # type: ignore[no-untyped-def]
+    ) -> int:
+        leaving = (
+            self._outbox_select(segment, SegmentMembership.contact_id, REMOVED, batch, now)
+            .join(Contact, Contact.id == SegmentMembership.contact_id)
+            .where(SegmentMembership.segment_id == segment.id, not_(holds))
+        )
+        if contact_ids is not None:
+            leaving = leaving.where(SegmentMembership.contact_id.in_(contact_ids))
+        result = await self._session.execute(insert(OutboxEvent).from_select(self._outbox_columns(), leaving))
+        if not result.rowcount:
+            return 0
+        await self._session.execute(
+            delete(SegmentMembership).where(
+                SegmentMembership.segment_id == segment.id,
+                SegmentMembership.contact_id.in_(
+                    select(OutboxEvent.contact_id).where(
+                        OutboxEvent.batch == batch, OutboxEvent.segment_id == segment.id, OutboxEvent.change == REMOVED
+                    )
+                ),
+            )
+        )
+        return result.rowcount
+
+    async def _add_where_rule_holds(
+        self, segment: Segment, holds, contact_ids: list[str] | None, batch: str, now: datetime  # type: ignore[no-untyped-def]
+    ) -> int:
+        joining = select(
+            literal(segment.id), Contact.id, literal(now, DateTime(timezone=True)), literal(batch)
+        ).where(
+            Contact.directory_id == segment.directory_id,
+            holds,
+            not_(exists().where(SegmentMembership.segment_id == segment.id, SegmentMembership.contact_id == Contact.id)),
+            not_(exists().where(SegmentOptOut.segment_id == segment.id, SegmentOptOut.contact_id == Contact.id)),
+        )
+        if contact_ids is not None:
+            joining = joining.where(Contact.id.in_(contact_ids))
+        result = await self._session.execute(
+            insert(SegmentMembership).from_select(["segment_id", "contact_id", "since", "batch"], joining)
+        )
+        if not result.rowcount:
+            return 0
+        added = self._outbox_select(segment, SegmentMembership.contact_id, ADDED, batch, now).where(
+            SegmentMembership.segment_id == segment.id, SegmentMembership.batch == batch
+        )
+        await self._session.execute(insert(OutboxEvent).from_select(self._outbox_columns(), added))
+        return result.rowcount
+
+    async def removed_with_contact(self, directory_id: str, contact_id: str) -> None:
+        """Before a contact is deleted: a REMOVED event for every segment it is in (the rows cascade away)."""
+        batch = new_batch()
+        now = self._clock()
+        rows = (
+            await self._session.execute(
+                select(Segment)
+                .join(SegmentMembership, SegmentMembership.segment_id == Segment.id)
+                .where(SegmentMembership.contact_id == contact_id, Segment.directory_id == directory_id)
+            )
+        ).scalars().all()
+        for segment in rows:
+            self._session.add(self._event(segment, contact_id, REMOVED, batch, now))
+        await self._session.flush()
+
+    async def opt_out(self, segment: Segment, contact_id: str) -> None:
+        """Records the opt-out (idempotent); a member leaves with OPTED_OUT as the change."""
+        if await self._opted_out(segment.id, contact_id):
+            return
+        now = self._clock()
+        self._session.add(SegmentOptOut(segment_id=segment.id, contact_id=contact_id, created_at=now))
+        await self._session.execute(
+            delete(SegmentMembership).where(
+                SegmentMembership.segment_id == segment.id, SegmentMembership.contact_id == contact_id
+            )
+        )
+        self._session.add(self._event(segment, contact_id, OPTED_OUT, new_batch(), now))
+        await self._session.flush()
+
+    async def opt_in(self, segment: Segment, contact_id: str) -> None:
+        """Lifts an opt-out (idempotent) with an OPTED_IN event; the contact joins at once when the rule holds."""
+        if not await self._opted_out(segment.id, contact_id):
+            return
+        await self._session.execute(
+            delete(SegmentOptOut).where(SegmentOptOut.segment_id == segment.id, SegmentOptOut.contact_id == contact_id)
+        )
+        self._session.add(self._event(segment, contact_id, OPTED_IN, new_batch(), self._clock()))
+        await self._session.flush()
+        await self._evaluate(segment, [contact_id])
+
+    async def _opted_out(self, segment_id: str, contact_id: str) -> bool:
+        found = await self._session.execute(
+            select(SegmentOptOut.contact_id).where(
+                SegmentOptOut.segment_id == segment_id, SegmentOptOut.contact_id == contact_id
+            )
+        )
+        return found.first() is not None
+
+    async def state(self, segment_id: str, contact_id: str) -> tuple[bool, bool]:
+        """(member, opted out) as stored."""
+        member = (
+            await self._session.execute(
+                select(SegmentMembership.contact_id).where(
+                    SegmentMembership.segment_id == segment_id, SegmentMembership.contact_id == contact_id
+                )
+            )
+        ).first() is not None
+        return member, await self._opted_out(segment_id, contact_id)
+
+    def _event(self, segment: Segment, contact_id: str, change: str, batch: str, now: datetime) -> OutboxEvent:
+        return OutboxEvent(
+            id=event_id(batch, segment.id, contact_id),
+            batch=batch,
+            organization_id=self._organization_id,
+            directory_id=segment.directory_id,
+            segment_id=segment.id,
+            segment_name=segment.name,
+            contact_id=contact_id,
+            change=change,
+            occurred_at=now,
+            delivered=False,
+            attempts=0,
+        )
+

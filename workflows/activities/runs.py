@@ -1,0 +1,45 @@
+"""The CountRecentRuns activity: how many runs of a workflow acted on a contact since a moment (frequency cap).
+
+It reads Temporal's visibility (the CxWorkflowId and CxContactId search attributes), the record of runs
+that Temporal keeps anyway, so the cap needs no table of its own and no other service's database.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
+
+from workflows.contracts import SEARCH_ATTRIBUTE_CONTACT_ID, SEARCH_ATTRIBUTE_WORKFLOW_ID
+
+_QUERY_SAFE = re.compile(r"[A-Za-z0-9_.:@\-/]{1,400}")
+
+
+@dataclass(frozen=True)
+class CountRecentRunsInput:
+    workflow_id: str  # WF_…
+    contact_id: str
+    since: str  # ISO-8601 UTC, from workflow.now() so the run's history fixes it
+    exclude_run_id: str  # the asking run itself
+
+
+class RunActivities:
+    """Activities that read Temporal itself; the client is injected by the worker."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    @activity.defn(name="CountRecentRuns")
+    async def count_recent_runs(self, input: CountRecentRunsInput) -> int:
+        for value in (input.workflow_id, input.contact_id, input.exclude_run_id, input.since):
+            if not _QUERY_SAFE.fullmatch(value.replace("+", "")):
+                raise ApplicationError(f"not a safe query value: {value!r}", type="InvalidQueryValue", non_retryable=True)
+        query = (
+            f"{SEARCH_ATTRIBUTE_WORKFLOW_ID} = '{input.workflow_id}' AND {SEARCH_ATTRIBUTE_CONTACT_ID} = '{input.contact_id}' "
+            f"AND StartTime >= '{input.since}' AND WorkflowId != '{input.exclude_run_id}'"
+        )
+        counted = await self._client.count_workflows(query)
+        return counted.count
