@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import typer
 
-from cxflow.commands import tickets, workflows
+from cxflow.commands import captures, channels, contacts, directories, runs, segments, sources, surveys, tickets, workflows
 
 app = typer.Typer(help="cxflow: customer-experience automation on Temporal.", no_args_is_help=True)
 app.add_typer(workflows.app, name="workflows")
+app.add_typer(runs.app, name="runs")
 app.add_typer(tickets.app, name="tickets")
+app.add_typer(channels.app, name="channels")
+app.add_typer(surveys.app, name="surveys")
+app.add_typer(directories.app, name="directories")
+app.add_typer(contacts.app, name="contacts")
+app.add_typer(segments.app, name="segments")
+app.add_typer(sources.app, name="sources")
+app.add_typer(sources.subscriptions_app, name="subscriptions")
+app.add_typer(captures.app, name="capture")
 
 
 @app.command()

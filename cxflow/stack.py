@@ -243,6 +243,7 @@ cxflow is up.
   Welcome trigger  {credentials.trigger_url}
   gRPC             ingestion {settings.ingestion_grpc_target} · directory {settings.directory_grpc_target} · notification {settings.notification_grpc_target}
   Email (catcher)  SMTP localhost:{settings.smtp_port} -> {settings.data_dir / 'mail'}/*.eml
+  Survey links     {settings.notification_public_url}/s/<token>
   Logs             {settings.data_dir / 'logs'}/*.log
 
 Credentials ({demo_env_path(settings)}; `source` it in scripts):

@@ -101,6 +101,7 @@ def settings(tmp_path: Path) -> Settings:
         ingestion_grpc_port=0,
         directory_grpc_port=0,
         notification_grpc_port=0,
+        notification_http_port=0,
     )
 
 

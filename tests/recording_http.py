@@ -51,9 +51,14 @@ class RecordedRequest:
 class RecordingHttpServer:
     """Serves every path; `requests` holds what arrived, in order; `respond()` scripts the answers."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, *, certfile: str | None = None, url_host: str | None = None
+    ) -> None:
+        """certfile: a PEM holding key and certificate chain, to serve HTTPS; url_host: the name `url` uses."""
         self.host = host
         self.port = port
+        self.certfile = certfile
+        self.url_host = url_host or host
         self.requests: list[RecordedRequest] = []
         self.default = Reply(200, b"ok", {"content-type": "text/plain"})
         self._script: deque[Reply] = deque()
@@ -63,7 +68,7 @@ class RecordingHttpServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.certfile else 'http'}://{self.url_host}:{self.port}"
 
     def respond(
         self,
@@ -91,7 +96,10 @@ class RecordingHttpServer:
         return list(self.requests)
 
     async def start(self) -> None:
-        config = uvicorn.Config(self._app, host=self.host, port=self.port, log_level="warning", lifespan="off", interface="asgi3")
+        config = uvicorn.Config(
+            self._app, host=self.host, port=self.port, log_level="warning", lifespan="off", interface="asgi3",
+            ssl_certfile=self.certfile, ssl_keyfile=self.certfile,
+        )
         self._server = uvicorn.Server(config)
         self._task = asyncio.create_task(self._server.serve())
         while not self._server.started:

@@ -348,18 +348,22 @@ class DryRunWorkflow:
 
 
 async def load_contact(input: TriggeredRunInput) -> tuple[ContactDetails | None, str]:
-    """The run's contact, or None and why when the directory has no single contact for the reference."""
+    """The run's contact, or None and why when the directory has no single contact for the reference.
+
+    A local activity: a short read that needs no task queue round trip (and no history events of its own
+    beyond a marker), which is most of the latency a run adds before its first task."""
     assert input.contact is not None
     try:
-        contact = await workflow.execute_activity_method(
+        contact = await workflow.execute_local_activity_method(
             DirectoryActivities.load_contact_details,
             LoadContactInput(organization_id=input.organization_id, contact=input.contact),
             activity_id="load-contact",
             start_to_close_timeout=timedelta(seconds=10),
             retry_policy=LOAD_CONTACT_RETRY,
         )
-    except ActivityError as err:
-        cause = err.cause
+    except (ActivityError, ApplicationError) as err:
+        # A local activity's final failure may arrive as the ApplicationError itself, not wrapped.
+        cause = err.cause if isinstance(err, ActivityError) else err
         if isinstance(cause, ApplicationError) and cause.type in (CONTACT_NOT_FOUND, AMBIGUOUS_CONTACT):
             # No contact to act on is an expected outcome of a run, not a failure of it.
             workflow.logger.info("run ends: %s", cause.message)

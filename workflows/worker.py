@@ -15,6 +15,7 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSe
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from cxflow.v1 import directory_pb2_grpc, notification_pb2_grpc
 from services.common.grpc_server import wait_for_termination_signal
@@ -30,6 +31,7 @@ from workflows.contracts import (
     SEARCH_ATTRIBUTE_WORKFLOW_ID,
     SEARCH_ATTRIBUTE_WORKFLOW_VERSION,
 )
+from workflows.segment_refresh import SegmentRefreshActivities, SegmentRefreshWorkflow, ensure_segment_refresh_schedule
 from workflows.triggered_run import DryRunWorkflow, TriggeredRunWorkflow
 
 log = structlog.get_logger(__name__)
@@ -41,6 +43,12 @@ SEARCH_ATTRIBUTES: dict[str, IndexedValueType.ValueType] = {
     SEARCH_ATTRIBUTE_TRIGGER: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
     SEARCH_ATTRIBUTE_ORGANIZATION: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
 }
+
+MAX_CONCURRENT_ACTIVITIES = 16
+
+# The sandbox still isolates each run and checks what workflow code calls, but cxflow's own modules (plain
+# code without module-level state) are imported once per process instead of being compiled again for every run.
+WORKFLOW_RUNNER = SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules("workflows"))
 
 # In-flight activities get this long to finish when the worker is asked to stop.
 GRACEFUL_SHUTDOWN = timedelta(seconds=10)
@@ -56,13 +64,18 @@ def build_worker(
 ) -> Worker:
     """A worker for TriggeredRun on task_queue, its activities bound to clients of the two services."""
     directory = DirectoryActivities(directory_pb2_grpc.DirectoryServiceStub(directory_channel), internal_token)
+    segment_refresh = SegmentRefreshActivities(
+        directory_pb2_grpc.OrganizationServiceStub(directory_channel),
+        directory_pb2_grpc.DirectoryServiceStub(directory_channel),
+        internal_token,
+    )
     notification = NotificationActivities(
         notification_pb2_grpc.NotificationServiceStub(notification_channel), internal_token
     )
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[TriggeredRunWorkflow, DryRunWorkflow],
+        workflows=[TriggeredRunWorkflow, DryRunWorkflow, SegmentRefreshWorkflow],
         activities=[
             directory.load_contact_details,
             directory.add_to_mailing_list,
@@ -74,8 +87,13 @@ def build_worker(
             notification.send_webhook,
             notification.send_segment_event,
             RunActivities(client).count_recent_runs,
+            segment_refresh.refresh_all_segments,
         ],
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+        workflow_runner=WORKFLOW_RUNNER,
+        # Task activities are gRPC calls that each hold a database connection in the service they call for a
+        # moment; more at once than those pools hold only queue there (and can outlast a call's deadline).
+        max_concurrent_activities=MAX_CONCURRENT_ACTIVITIES,
     )
 
 
@@ -102,6 +120,9 @@ async def run_worker(settings: Settings) -> None:
     internal_token = settings.resolved_internal_token()
     client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
     await ensure_search_attributes(client, settings.temporal_namespace)
+    await ensure_segment_refresh_schedule(
+        client, settings.temporal_task_queue, timedelta(seconds=settings.segment_refresh_interval_seconds)
+    )
     directory_channel = grpc.aio.insecure_channel(settings.directory_grpc_target)
     notification_channel = grpc.aio.insecure_channel(settings.notification_grpc_target)
     try:

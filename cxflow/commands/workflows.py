@@ -1,18 +1,66 @@
-"""`cxflow workflows ...`: list workflow definitions, show one, print its trigger URL."""
+"""`cxflow workflows ...`: apply definitions from YAML, list, show, export, enable, disable, delete, dry-run."""
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any
 
+import grpc
 import typer
-from google.protobuf import json_format
+import yaml
+from google.protobuf import json_format, struct_pb2
 
-from cxflow.commands.support import call, print_rows
+from cxflow.commands.support import call, console, print_rows
 from cxflow.v1 import common_pb2, ingestion_pb2, ingestion_pb2_grpc
 from services.common.settings import Settings
 
 app = typer.Typer(help="Workflow definitions.", no_args_is_help=True)
+
+JSON_OPTION = typer.Option(False, "--json", help="print JSON for scripts")
+
+
+def _stub_call(method: str, request: Any) -> Any:
+    """One WorkflowService call with the caller's token; failures print the status and exit 1."""
+    settings = Settings.from_env()
+    return call(
+        settings.ingestion_grpc_target,
+        lambda channel, md: getattr(ingestion_pb2_grpc.WorkflowServiceStub(channel), method)(request, metadata=md),
+    )
+
+
+def _struct(value: dict[str, Any]) -> struct_pb2.Struct:
+    message = struct_pb2.Struct()
+    message.update(value)
+    return message
+
+
+def _plain(message: Any) -> Any:
+    """A protobuf Struct as plain data, with whole-number floats back to ints (Struct keeps only doubles)."""
+
+    def tidy(value: Any) -> Any:
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, dict):
+            return {key: tidy(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [tidy(item) for item in value]
+        return value
+
+    return tidy(json_format.MessageToDict(message))
+
+
+def read_document(path: Path) -> dict[str, Any]:
+    """A YAML (or JSON, which is YAML) file holding one object."""
+    try:
+        document = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        console.print(f"[red]cannot read {path}[/red]: {exc}")
+        raise typer.Exit(2) from None
+    if not isinstance(document, dict):
+        console.print(f"[red]{path}[/red] must hold one object (a workflow definition)")
+        raise typer.Exit(2)
+    return document
 
 
 def _workflow_row(workflow: ingestion_pb2.Workflow) -> dict[str, Any]:
@@ -25,19 +73,66 @@ def _workflow_row(workflow: ingestion_pb2.Workflow) -> dict[str, Any]:
     }
 
 
+def _get(workflow_id: str, version: int = 0) -> ingestion_pb2.Workflow:
+    return _stub_call("GetWorkflow", ingestion_pb2.GetWorkflowRequest(workflow_id=workflow_id, version=version))
+
+
+@app.command("apply")
+def workflows_apply(
+    file: Annotated[Path, typer.Option("-f", "--file", help="the definition (YAML or JSON); an `id:` key updates that workflow")],
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Create a workflow from a file, or save a new version of the one its `id` names (unchanged: no new version)."""
+    spec = read_document(file)
+    workflow_id = str(spec.pop("id", "") or "")
+    if workflow_id:
+        settings = Settings.from_env()
+        existing = call(
+            settings.ingestion_grpc_target,
+            lambda channel, md: _get_or_none(ingestion_pb2_grpc.WorkflowServiceStub(channel), workflow_id, md),
+        )
+        if existing is not None:
+            if _same_definition(_plain(existing.spec), spec, existing.enabled):
+                workflow, action = existing, "unchanged"
+            else:
+                workflow = _stub_call("UpdateWorkflow", ingestion_pb2.UpdateWorkflowRequest(workflow_id=workflow_id, spec=_struct(spec)))
+                action = "updated"
+        else:
+            workflow = _stub_call("CreateWorkflow", ingestion_pb2.CreateWorkflowRequest(spec=_struct(spec), id=workflow_id))
+            action = "created"
+    else:
+        workflow = _stub_call("CreateWorkflow", ingestion_pb2.CreateWorkflowRequest(spec=_struct(spec)))
+        action = "created"
+    if as_json:
+        typer.echo(json.dumps({**_workflow_row(workflow), "action": action}, indent=2))
+        return
+    typer.echo(f"{action} {workflow.id} v{workflow.version} ({workflow.name})")
+    typer.echo(f"trigger URL: {workflow.trigger_url}")
+
+
+def _same_definition(saved: dict[str, Any], given: dict[str, Any], enabled: bool) -> bool:
+    """Whether applying `given` would change nothing (a file without `enabled` keeps the current state)."""
+    return given.get("enabled", enabled) == enabled and {k: v for k, v in saved.items() if k != "enabled"} == {
+        k: v for k, v in given.items() if k != "enabled"
+    }
+
+
+async def _get_or_none(stub: ingestion_pb2_grpc.WorkflowServiceStub, workflow_id: str, md: Any) -> ingestion_pb2.Workflow | None:
+    try:
+        return await stub.GetWorkflow(ingestion_pb2.GetWorkflowRequest(workflow_id=workflow_id), metadata=md)
+    except grpc.aio.AioRpcError as exc:
+        if exc.code() == grpc.StatusCode.NOT_FOUND:
+            return None
+        raise
+
+
 @app.command("list")
-def workflows_list(as_json: bool = typer.Option(False, "--json", help="print JSON for scripts")) -> None:
+def workflows_list(as_json: bool = JSON_OPTION) -> None:
     """List the organization's workflows."""
-    settings = Settings.from_env()
     workflows: list[ingestion_pb2.Workflow] = []
     page_token = ""
     while True:
-        reply = call(
-            settings.ingestion_grpc_target,
-            lambda channel, md: ingestion_pb2_grpc.WorkflowServiceStub(channel).ListWorkflows(
-                ingestion_pb2.ListWorkflowsRequest(page=common_pb2.PageRequest(page_token=page_token)), metadata=md
-            ),
-        )
+        reply = _stub_call("ListWorkflows", ingestion_pb2.ListWorkflowsRequest(page=common_pb2.PageRequest(page_token=page_token)))
         workflows.extend(reply.workflows)
         page_token = reply.next_page_token
         if not page_token:
@@ -49,24 +144,113 @@ def workflows_list(as_json: bool = typer.Option(False, "--json", help="print JSO
 @app.command("url")
 def workflows_url(workflow_id: str) -> None:
     """Print a workflow's trigger URL (paste it into Segment's "Start a workflow" action)."""
-    settings = Settings.from_env()
-    workflow = call(
-        settings.ingestion_grpc_target,
-        lambda channel, md: ingestion_pb2_grpc.WorkflowServiceStub(channel).GetWorkflow(
-            ingestion_pb2.GetWorkflowRequest(workflow_id=workflow_id), metadata=md
-        ),
-    )
-    typer.echo(workflow.trigger_url)
+    typer.echo(_get(workflow_id).trigger_url)
 
 
 @app.command("show")
-def workflows_show(workflow_id: str) -> None:
+def workflows_show(workflow_id: str, version: int = typer.Option(0, help="an older version (default: the current one)")) -> None:
     """Print a workflow definition as JSON."""
-    settings = Settings.from_env()
-    workflow = call(
-        settings.ingestion_grpc_target,
-        lambda channel, md: ingestion_pb2_grpc.WorkflowServiceStub(channel).GetWorkflow(
-            ingestion_pb2.GetWorkflowRequest(workflow_id=workflow_id), metadata=md
-        ),
+    workflow = _get(workflow_id, version)
+    typer.echo(json.dumps({**_workflow_row(workflow), "spec": _plain(workflow.spec)}, indent=2))
+
+
+@app.command("versions")
+def workflows_versions(workflow_id: str, as_json: bool = JSON_OPTION) -> None:
+    """List a workflow's saved versions, newest first."""
+    reply = _stub_call("ListWorkflowVersions", ingestion_pb2.ListWorkflowVersionsRequest(workflow_id=workflow_id))
+    rows = [{"version": v.version, "name": v.name, "createdAt": v.created_at.ToJsonString()} for v in reply.versions]
+    print_rows(rows, [("version", "version"), ("name", "name"), ("createdAt", "saved at")], as_json)
+
+
+@app.command("export")
+def workflows_export(
+    workflow_id: str,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="write to this file instead of printing")] = None,
+    version: int = typer.Option(0, help="an older version (default: the current one)"),
+) -> None:
+    """Print a workflow as YAML that `cxflow workflows apply -f` takes back (its `id` makes apply update it)."""
+    workflow = _get(workflow_id, version)
+    text = yaml.safe_dump({"id": workflow.id, **_plain(workflow.spec)}, sort_keys=False, allow_unicode=True)
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text)
+        typer.echo(f"wrote {workflow.id} v{workflow.version} to {output}")
+
+
+def _set_enabled(workflow_id: str, enabled: bool) -> None:
+    method, request = (
+        ("EnableWorkflow", ingestion_pb2.EnableWorkflowRequest(workflow_id=workflow_id))
+        if enabled
+        else ("DisableWorkflow", ingestion_pb2.DisableWorkflowRequest(workflow_id=workflow_id))
     )
-    typer.echo(json.dumps({**_workflow_row(workflow), "spec": json_format.MessageToDict(workflow.spec)}, indent=2))
+    workflow = _stub_call(method, request)
+    typer.echo(f"{workflow.id} is {'enabled' if workflow.enabled else 'disabled'} (v{workflow.version})")
+
+
+@app.command("enable")
+def workflows_enable(workflow_id: str) -> None:
+    """Let the workflow's trigger start runs again."""
+    _set_enabled(workflow_id, True)
+
+
+@app.command("disable")
+def workflows_disable(workflow_id: str) -> None:
+    """Stop the workflow's trigger from starting runs (runs in flight finish)."""
+    _set_enabled(workflow_id, False)
+
+
+@app.command("delete")
+def workflows_delete(workflow_id: str, yes: bool = typer.Option(False, "--yes", help="do not ask")) -> None:
+    """Delete a workflow and its versions (runs in flight finish)."""
+    if not yes and not typer.confirm(f"delete workflow {workflow_id} and all its versions?"):
+        raise typer.Exit(1)
+    _stub_call("DeleteWorkflow", ingestion_pb2.DeleteWorkflowRequest(workflow_id=workflow_id))
+    typer.echo(f"deleted {workflow_id}")
+
+
+@app.command("dry-run")
+def workflows_dry_run(
+    event_file: Annotated[Path, typer.Option("-f", "--file", help="the sample event (JSON or YAML)")],
+    workflow_id: str = typer.Option("", "--workflow", help="a saved workflow (its current version)"),
+    spec_file: Annotated[Path | None, typer.Option("--spec", help="or a definition file that need not be saved")] = None,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Show what a run would do for a sample event: contact, conditions, every rendered task. Sends nothing."""
+    if bool(workflow_id) == bool(spec_file):
+        console.print("[red]give --workflow ID or --spec FILE[/red]")
+        raise typer.Exit(2)
+    event = read_document(event_file)
+    request = ingestion_pb2.DryRunRequest(workflow_id=workflow_id, event=_struct(event))
+    if spec_file is not None:
+        spec = read_document(spec_file)
+        spec.pop("id", None)
+        request.spec.CopyFrom(_struct(spec))
+    reply = _stub_call("DryRun", request)
+    result = {
+        "matched": reply.matched,
+        "outcome": reply.outcome,
+        "contact": reply.contact_status,
+        "conditionsMet": reply.conditions_met,
+        "conditions": list(reply.condition_explanation),
+        "fields": _plain(reply.fields),
+        "tasks": [
+            {"index": t.index, "type": t.type, "outcome": t.outcome, "input": _plain(t.input), "error": t.error} for t in reply.tasks
+        ],
+        "warnings": list(reply.warnings),
+    }
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    if not reply.matched:
+        typer.echo("the trigger would not fire for this event (filter or change type): nothing would run")
+        return
+    typer.echo(f"outcome: {reply.outcome}   contact: {reply.contact_status}   conditions met: {'yes' if reply.conditions_met else 'no'}")
+    for line in reply.condition_explanation:
+        typer.echo(f"  {line}")
+    for task in result["tasks"]:
+        typer.echo(f"task {task['index']} ({task['type']}): {task['outcome']}{' - ' + task['error'] if task['error'] else ''}")
+        if task["input"]:
+            typer.echo("  " + json.dumps(task["input"], ensure_ascii=False))
+    for warning in reply.warnings:
+        typer.echo(f"warning: {warning}")

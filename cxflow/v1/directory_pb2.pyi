@@ -240,6 +240,20 @@ class UpsertContactResponse(_message.Message):
     created: bool
     def __init__(self, contact_id: _Optional[str] = ..., created: _Optional[bool] = ...) -> None: ...
 
+class UpsertContactsRequest(_message.Message):
+    __slots__ = ("directory_id", "contacts")
+    DIRECTORY_ID_FIELD_NUMBER: _ClassVar[int]
+    CONTACTS_FIELD_NUMBER: _ClassVar[int]
+    directory_id: str
+    contacts: _containers.RepeatedCompositeFieldContainer[ContactInput]
+    def __init__(self, directory_id: _Optional[str] = ..., contacts: _Optional[_Iterable[_Union[ContactInput, _Mapping]]] = ...) -> None: ...
+
+class UpsertContactsResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[UpsertContactResponse]
+    def __init__(self, results: _Optional[_Iterable[_Union[UpsertContactResponse, _Mapping]]] = ...) -> None: ...
+
 class GetContactRequest(_message.Message):
     __slots__ = ("directory_id", "contact_id")
     DIRECTORY_ID_FIELD_NUMBER: _ClassVar[int]

@@ -309,6 +309,11 @@ class DirectoryServiceStub:
                 request_serializer=cxflow_dot_v1_dot_directory__pb2.UpsertContactRequest.SerializeToString,
                 response_deserializer=cxflow_dot_v1_dot_directory__pb2.UpsertContactResponse.FromString,
                 _registered_method=True)
+        self.UpsertContacts = channel.unary_unary(
+                '/cxflow.v1.DirectoryService/UpsertContacts',
+                request_serializer=cxflow_dot_v1_dot_directory__pb2.UpsertContactsRequest.SerializeToString,
+                response_deserializer=cxflow_dot_v1_dot_directory__pb2.UpsertContactsResponse.FromString,
+                _registered_method=True)
         self.GetContact = channel.unary_unary(
                 '/cxflow.v1.DirectoryService/GetContact',
                 request_serializer=cxflow_dot_v1_dot_directory__pb2.GetContactRequest.SerializeToString,
@@ -442,6 +447,15 @@ class DirectoryServiceServicer:
         """Creates a contact, or updates the one the directory's dedup rules match.
         Ingestion calls this for identify events; the contact's segment membership is re-evaluated in the same
         database transaction, so membership events follow the write.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpsertContacts(self, request, context):
+        """UpsertContact for up to 1000 contacts in one database transaction (bulk imports): the same dedup rules, applied
+        in order, so a later entry matching an earlier one in the batch updates that contact. A bad entry refuses the
+        whole batch (INVALID_ARGUMENT naming contacts[i]); nothing is written then.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -606,6 +620,11 @@ def add_DirectoryServiceServicer_to_server(servicer, server):
                     servicer.UpsertContact,
                     request_deserializer=cxflow_dot_v1_dot_directory__pb2.UpsertContactRequest.FromString,
                     response_serializer=cxflow_dot_v1_dot_directory__pb2.UpsertContactResponse.SerializeToString,
+            ),
+            'UpsertContacts': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpsertContacts,
+                    request_deserializer=cxflow_dot_v1_dot_directory__pb2.UpsertContactsRequest.FromString,
+                    response_serializer=cxflow_dot_v1_dot_directory__pb2.UpsertContactsResponse.SerializeToString,
             ),
             'GetContact': grpc.unary_unary_rpc_method_handler(
                     servicer.GetContact,
@@ -822,6 +841,33 @@ class DirectoryService:
             '/cxflow.v1.DirectoryService/UpsertContact',
             cxflow_dot_v1_dot_directory__pb2.UpsertContactRequest.SerializeToString,
             cxflow_dot_v1_dot_directory__pb2.UpsertContactResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpsertContacts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxflow.v1.DirectoryService/UpsertContacts',
+            cxflow_dot_v1_dot_directory__pb2.UpsertContactsRequest.SerializeToString,
+            cxflow_dot_v1_dot_directory__pb2.UpsertContactsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -64,6 +64,8 @@ class Settings:
     public_url: str = "http://localhost:8080"
     # How long the HTTP intake remembers a source's accepted messageIds (a replay inside it is acknowledged, not processed).
     ingestion_dedup_retention_days: int = 7
+    # How often the Temporal schedule re-evaluates every segment (so time windows that slid past a transaction apply).
+    segment_refresh_interval_seconds: int = 3600
 
     # The secret services use to call each other (and that admin tooling uses). Empty means
     # "read it from data_dir/internal.token", which `make up` creates on first start.
@@ -105,6 +107,7 @@ class Settings:
             notification_public_url=os.environ.get("NOTIFICATION_PUBLIC_URL", d.notification_public_url).rstrip("/"),
             public_url=os.environ.get("CXFLOW_PUBLIC_URL", d.public_url).rstrip("/"),
             ingestion_dedup_retention_days=_env_int("INGESTION_DEDUP_RETENTION_DAYS", d.ingestion_dedup_retention_days),
+            segment_refresh_interval_seconds=_env_int("SEGMENT_REFRESH_INTERVAL_SECONDS", d.segment_refresh_interval_seconds),
             internal_token=os.environ.get("CXFLOW_INTERNAL_TOKEN", d.internal_token),
             smtp_host=os.environ.get("SMTP_HOST", d.smtp_host),
             smtp_port=_env_int("SMTP_PORT", d.smtp_port),
@@ -182,6 +185,7 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "NOTIFICATION_PUBLIC_URL": ("notification_public_url", "public base URL of survey links (/s/{token})"),
     "CXFLOW_PUBLIC_URL": ("public_url", "public base URL of the HTTP intake (trigger URLs start with it)"),
     "INGESTION_DEDUP_RETENTION_DAYS": ("ingestion_dedup_retention_days", "days a source's accepted messageIds are remembered for dedup"),
+    "SEGMENT_REFRESH_INTERVAL_SECONDS": ("segment_refresh_interval_seconds", "seconds between scheduled refreshes of every segment"),
     "CXFLOW_INTERNAL_TOKEN": ("internal_token", "service-to-service secret; default: data folder's internal.token"),
     "SMTP_HOST": ("smtp_host", "default SMTP server"),
     "SMTP_PORT": ("smtp_port", "default SMTP port"),

@@ -20,8 +20,18 @@ _BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
 _ID_PATTERN = re.compile(r"[A-Za-z0-9_]{1,64}")
 
 
+_ID_LENGTH = 15
+_ID_SPACE = 62**_ID_LENGTH
+
+
 def new_id(prefix: str) -> str:
-    return prefix + "".join(secrets.choice(_BASE62) for _ in range(15))
+    # 128 random bits folded onto 62^15 (~89 bits): the bias is below 2^-38, and one call to the OS instead of 15.
+    number = int.from_bytes(secrets.token_bytes(16), "big") % _ID_SPACE
+    chars = []
+    for _ in range(_ID_LENGTH):
+        number, digit = divmod(number, 62)
+        chars.append(_BASE62[digit])
+    return prefix + "".join(chars)
 
 
 def check_chosen_id(value: str, prefix: str, field: str) -> str:

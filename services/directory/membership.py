@@ -8,7 +8,22 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Boolean, DateTime, Integer, delete, exists, insert, literal, not_, select
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    delete,
+    exists,
+    insert,
+    literal,
+    not_,
+    select,
+    text,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.directory.models import Contact, OutboxEvent, Segment, SegmentMembership, SegmentOptOut
@@ -40,6 +55,12 @@ def new_batch() -> str:
     return uuid.uuid4().hex
 
 
+REFRESH_WORK_MEM = "256MB"
+
+# The contacts a refresh found the rule to hold for; a temporary table, so each connection has its own.
+_HOLDS = Table("segment_refresh_holds", MetaData(), Column("contact_id", String(64), primary_key=True), prefixes=["TEMPORARY"])
+
+
 class MembershipEngine:
     """Keeps segment_memberships equal to "rule holds and not opted out", within the caller's transaction."""
 
@@ -67,15 +88,65 @@ class MembershipEngine:
         return counts
 
     async def refresh_segment(self, segment: Segment) -> RefreshCounts:
-        """Every contact of the segment's directory, set-based: a few INSERT … SELECT / DELETE statements."""
+        """Every contact of the segment's directory, set-based: the rule is evaluated once, into a temporary table
+        of the contacts it holds for, and the stored membership is brought to it with INSERT … SELECT / DELETE."""
         if self._dialect() == "postgresql":
             await self._session.execute(select(Segment.id).where(Segment.id == segment.id).with_for_update())
-        return await self._evaluate(segment, None)
+            # Rules compile to IN (grouped subquery); PostgreSQL hashes that subquery only when it fits in work_mem,
+            # and otherwise rescans it per contact. A refresh may group a million contacts: give this transaction room.
+            await self._session.execute(text(f"SET LOCAL work_mem = '{REFRESH_WORK_MEM}'"))
+        now = self._clock()
+        batch = new_batch()
+        context = SqlContext(dialect=self._dialect(), now=now, directory_id=segment.directory_id)
+        holds = rule_sql(parse_rule(segment.rule), context)
+        await self._session.execute(text(f"DROP TABLE IF EXISTS {_HOLDS.name}"))
+        connection = await self._session.connection()
+        await connection.run_sync(lambda sync: _HOLDS.create(sync))
+        try:
+            await self._session.execute(
+                insert(_HOLDS).from_select(
+                    ["contact_id"],
+                    select(Contact.id).where(
+                        Contact.directory_id == segment.directory_id,
+                        holds,
+                        not_(exists().where(SegmentOptOut.segment_id == segment.id, SegmentOptOut.contact_id == Contact.id)),
+                    ),
+                )
+            )
+            held = select(_HOLDS.c.contact_id)
+            leaving = self._outbox_select(segment, SegmentMembership.contact_id, REMOVED, batch, now).where(
+                SegmentMembership.segment_id == segment.id, SegmentMembership.contact_id.not_in(held)
+            )
+            removed = (await self._session.execute(insert(OutboxEvent).from_select(self._outbox_columns(), leaving))).rowcount
+            if removed:
+                await self._delete_removed(segment, batch)
+            # What is left in the table after dropping the current members is who joins. (A NOT EXISTS against the
+            # table being inserted into would make PostgreSQL scan the rows it is adding, for each row.)
+            await self._session.execute(
+                delete(_HOLDS).where(
+                    _HOLDS.c.contact_id.in_(
+                        select(SegmentMembership.contact_id).where(SegmentMembership.segment_id == segment.id)
+                    )
+                )
+            )
+            joining = select(literal(segment.id), _HOLDS.c.contact_id, literal(now, DateTime(timezone=True)), literal(batch))
+            added = (
+                await self._session.execute(
+                    insert(SegmentMembership).from_select(["segment_id", "contact_id", "since", "batch"], joining)
+                )
+            ).rowcount
+            if added:
+                events = self._outbox_select(segment, _HOLDS.c.contact_id, ADDED, batch, now)
+                await self._session.execute(insert(OutboxEvent).from_select(self._outbox_columns(), events))
+        finally:
+            await self._session.execute(text(f"DROP TABLE IF EXISTS {_HOLDS.name}"))
+        return RefreshCounts(added=added, removed=removed)
 
     async def _evaluate(self, segment: Segment, contact_ids: list[str] | None) -> RefreshCounts:
         now = self._clock()
         batch = new_batch()
-        holds = rule_sql(parse_rule(segment.rule), SqlContext(dialect=self._dialect(), now=now))
+        context = SqlContext(dialect=self._dialect(), now=now, directory_id=segment.directory_id, contact_ids=contact_ids)
+        holds = rule_sql(parse_rule(segment.rule), context)
         removed = await self._remove_where_rule_fails(segment, holds, contact_ids, batch, now)
         added = await self._add_where_rule_holds(segment, holds, contact_ids, batch, now)
         return RefreshCounts(added=added, removed=removed)
@@ -115,6 +186,11 @@ class MembershipEngine:
         result = await self._session.execute(insert(OutboxEvent).from_select(self._outbox_columns(), leaving))
         if not result.rowcount:
             return 0
+        await self._delete_removed(segment, batch)
+        return result.rowcount
+
+    async def _delete_removed(self, segment: Segment, batch: str) -> None:
+        """Deletes the memberships whose REMOVED events this batch wrote."""
         await self._session.execute(
             delete(SegmentMembership).where(
                 SegmentMembership.segment_id == segment.id,
@@ -125,7 +201,6 @@ class MembershipEngine:
                 ),
             )
         )
-        return result.rowcount
 
     async def _add_where_rule_holds(
         self, segment: Segment, holds, contact_ids: list[str] | None, batch: str, now: datetime  # type: ignore[no-untyped-def]
@@ -140,6 +215,10 @@ class MembershipEngine:
         )
         if contact_ids is not None:
             joining = joining.where(Contact.id.in_(contact_ids))
+        return await self._insert_added(segment, joining, batch, now)
+
+    async def _insert_added(self, segment: Segment, joining, batch: str, now: datetime) -> int:  # type: ignore[no-untyped-def]
+        """Inserts the (segment, contact, since, batch) rows `joining` selects, then their ADDED events."""
         result = await self._session.execute(
             insert(SegmentMembership).from_select(["segment_id", "contact_id", "since", "batch"], joining)
         )

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Generic, TypeVar
 
-from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
+from sqlalchemy import ARRAY, ColumnElement, String, and_, any_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -58,6 +59,25 @@ class ListedContact:
     contact: Contact
     mailing_list_ids: list[str]
     segment_ids: list[str]
+
+
+class NewContact:
+    """A contact a batch creates, before its bulk insert: the attributes apply_write sets, without ORM bookkeeping."""
+
+    _COLUMNS = tuple(column.key for column in Contact.__table__.columns)
+
+    def __init__(self, id: str, directory_id: str, created_at: datetime) -> None:
+        for column in self._COLUMNS:
+            setattr(self, column, None)
+        self.id = id
+        self.directory_id = directory_id
+        self.unsubscribed = False
+        self.embedded_data: dict[str, object] = {}
+        self.created_at = created_at
+        self.updated_at = created_at
+
+    def row(self) -> dict[str, object]:
+        return {column: getattr(self, column) for column in self._COLUMNS}
 
 
 @dataclass(frozen=True)
@@ -225,6 +245,118 @@ class DirectoryRepository:
 
         await self._update(directory_id, match, write, rules)
         return UpsertOutcome(match, created=False)
+
+    async def upsert_contacts(self, directory_id: str, writes: Sequence[ContactWrite]) -> list[UpsertOutcome]:
+        """upsert_contact for a batch, set-based: one lookup of every identity key, bulk inserts of the new contacts
+        and their keys, updates of the matched ones, one membership re-evaluation. Entries apply in order, so a
+        later entry that matches an earlier one (new or stored) merges into it."""
+        directory = await self._directory(directory_id)
+        rules = directory.dedup_rules or []
+        incoming = [identity_keys(rules, write.normalized_identity()) for write in writes]
+        owners = await self._owners(directory_id, {key for keys in incoming for key in keys})
+        stored = await self._lock_and_load(directory_id, set(owners.values()))
+        created: dict[str, NewContact] = {}
+        updated: dict[str, Contact] = {}
+        outcomes: list[UpsertOutcome] = []
+        now = utc_now()
+        for write, keys in zip(writes, incoming, strict=True):
+            match = next((owners[key] for key in keys if key in owners), None)
+            if match is None:
+                fresh = NewContact(id=ids.new_id(ids.CONTACT_PREFIX), directory_id=directory_id, created_at=now)
+                apply_write(fresh, write)  # type: ignore[arg-type]
+                created[fresh.id] = fresh
+                new_keys = keys  # a new contact holds exactly the values written
+                contact_id = fresh.id
+            else:
+                contact = created.get(match) or stored[match]
+                if match in stored:
+                    updated[match] = contact  # type: ignore[assignment]
+                apply_write(contact, write)  # type: ignore[arg-type]
+                new_keys = identity_keys(rules, normalized_identity(contact))  # type: ignore[arg-type]
+                contact_id = match
+            for key in new_keys:
+                owners.setdefault(key, contact_id)  # a key another contact owns stays that contact's
+            outcomes.append(UpsertOutcome(contact_id, created=match is None))
+        if created:
+            await self._session.execute(insert(Contact.__table__), [fresh.row() for fresh in created.values()])
+            key_rows = [
+                {"directory_id": directory_id, "rule_index": index, "key": key, "contact_id": owner}
+                for (index, key), owner in owners.items()
+                if owner in created
+            ]
+            if key_rows:
+                await self._session.execute(insert(ContactIdentityKey.__table__), key_rows)
+        await self._session.flush()
+        if updated:
+            await self._replace_identity_keys_of(directory_id, list(updated.values()), rules)
+        await self.membership().reevaluate_contacts(directory_id, [*created, *updated])
+        return outcomes
+
+    async def _replace_identity_keys_of(self, directory_id: str, contacts: list[Contact], rules: Sequence[Sequence[str]]) -> None:
+        """_replace_identity_keys for many contacts with one read, one delete and one insert."""
+        wanted = {(index, key, contact.id) for contact in contacts for index, key in identity_keys(rules, normalized_identity(contact))}
+        owned: set[tuple[int, str, str]] = set()
+        contact_ids = [contact.id for contact in contacts]
+        for start in range(0, len(contact_ids), 500):
+            rows = await self._session.execute(
+                select(ContactIdentityKey.rule_index, ContactIdentityKey.key, ContactIdentityKey.contact_id).where(
+                    ContactIdentityKey.contact_id.in_(contact_ids[start : start + 500])
+                )
+            )
+            owned.update((row.rule_index, row.key, row.contact_id) for row in rows)
+        for index, key, _ in owned - wanted:
+            await self._session.execute(
+                delete(ContactIdentityKey).where(
+                    ContactIdentityKey.directory_id == directory_id,
+                    ContactIdentityKey.rule_index == index,
+                    ContactIdentityKey.key == key,
+                )
+            )
+        missing = sorted(wanted - owned)
+        if missing:
+            upsert = sqlite_insert if self._dialect() == "sqlite" else postgresql_insert
+            await self._session.execute(
+                upsert(ContactIdentityKey)
+                .values([{"directory_id": directory_id, "rule_index": i, "key": k, "contact_id": c} for i, k, c in missing])
+                .on_conflict_do_nothing()
+            )
+
+    async def _owners(self, directory_id: str, keys: set[tuple[int, str]]) -> dict[tuple[int, str], str]:
+        """(rule index, key) -> contact id for the stored keys among these: one query per rule, on the primary key."""
+        owners: dict[tuple[int, str], str] = {}
+        by_rule: dict[int, list[str]] = {}
+        for index, key in sorted(keys):
+            by_rule.setdefault(index, []).append(key)
+        for index, wanted in by_rule.items():
+            for start in range(0, len(wanted), 1000):
+                rows = await self._session.execute(
+                    select(ContactIdentityKey.key, ContactIdentityKey.contact_id).where(
+                        ContactIdentityKey.directory_id == directory_id,
+                        ContactIdentityKey.rule_index == index,
+                        self._one_of(ContactIdentityKey.key, wanted[start : start + 1000]),
+                    )
+                )
+                owners.update({(index, row.key): row.contact_id for row in rows})
+        return owners
+
+    def _one_of(self, column, values: list[str]) -> ColumnElement[bool]:  # type: ignore[no-untyped-def]
+        """column IN values; on PostgreSQL as = ANY(one array parameter), so the statement is prepared once."""
+        if self._dialect() == "postgresql":
+            return column == any_(bindparam("one_of", values, type_=ARRAY(String)))
+        return column.in_(values)
+
+    async def _lock_and_load(self, directory_id: str, contact_ids: set[str]) -> dict[str, Contact]:
+        """The stored contacts a batch will update, locked first (as a single upsert does) so merges never clobber."""
+        if not contact_ids:
+            return {}
+        wanted = sorted(contact_ids)
+        await self._session.execute(
+            update(Contact).where(Contact.id.in_(wanted), Contact.directory_id == directory_id).values(updated_at=utc_now())
+        )
+        rows = await self._session.execute(
+            select(Contact).where(Contact.id.in_(wanted)).execution_options(populate_existing=True)
+        )
+        return {contact.id: contact for contact in rows.scalars()}
 
     async def update_contact(self, directory_id: str, contact_id: str, write: ContactWrite) -> ListedContact:
         """A partial update by id; identity keys follow the new values (keys another contact owns stay its own)."""

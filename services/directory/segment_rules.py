@@ -338,6 +338,8 @@ class _Json:
     present: ColumnElement[bool]
     text: ColumnElement[Any]
     number: ColumnElement[Any]
+    # The member's text read in one step (PostgreSQL ->>, SQLite json_extract), for the common string comparison.
+    direct_text: ColumnElement[Any] | None = None
 
 
 def json_member(column: Any, key: str, dialect: str) -> _Json:
@@ -353,8 +355,14 @@ def json_member(column: Any, key: str, dialect: str) -> _Json:
             present=kind.is_not(None),
             text=value,
             number=value,
+            direct_text=value,
         )
-    return _json_fragment(column.op("->", return_type=column.type)(key), dialect)
+    member = _json_fragment(column.op("->", return_type=column.type)(key), dialect)
+    return _Json(
+        is_string=member.is_string, is_number=member.is_number, is_true=member.is_true, is_false=member.is_false,
+        present=member.present, text=member.text, number=member.number,
+        direct_text=column.op("->>", return_type=String())(key),
+    )  # fmt: skip
 
 
 def _json_fragment(fragment: Any, dialect: str) -> _Json:
@@ -406,8 +414,23 @@ def _json_equals(value: _Json, wanted: Scalar) -> ColumnElement[bool]:
     if isinstance(wanted, bool):
         return value.is_true if wanted else value.is_false
     if isinstance(wanted, str):
+        if value.direct_text is not None and not _looks_like_json_literal(wanted):
+            # Only a JSON string has this text (a number or boolean never reads as it), and one JSON access is
+            # several times cheaper than asking the kind first on PostgreSQL's json (each access re-parses).
+            return value.direct_text == wanted
         return and_(value.is_string, value.text == wanted)
     return and_(value.is_number, value.number == wanted)
+
+
+def _looks_like_json_literal(text_value: str) -> bool:
+    """Whether a non-string JSON value could render as this text (true, false, null, or a number)."""
+    if text_value in ("true", "false", "null"):
+        return True
+    try:
+        float(text_value)
+    except ValueError:
+        return False
+    return True
 
 
 def _position(text_value: Any, wanted: str, dialect: str) -> ColumnElement[Any]:
@@ -449,6 +472,9 @@ class SqlContext:
     dialect: str
     now: datetime
     contact: Any = Contact  # the Contact entity or an alias of it
+    # Narrow the grouped transaction subqueries: to one directory (a refresh), to some contacts (a write).
+    directory_id: str | None = None
+    contact_ids: Sequence[str] | None = None
 
 
 def rule_sql(node: RuleNode, context: SqlContext) -> ColumnElement[bool]:
@@ -473,8 +499,15 @@ def rule_sql(node: RuleNode, context: SqlContext) -> ColumnElement[bool]:
     return null_safe(_transaction_sql(node, context))
 
 
-def _transaction_filters(node: TransactionRule, transaction: Any, context: SqlContext) -> list[ColumnElement[bool]]:
-    filters: list[ColumnElement[bool]] = [transaction.contact_id == context.contact.id]
+def _transaction_filters(node: TransactionRule, transaction: Any, context: SqlContext, correlated: bool = True) -> list[ColumnElement[bool]]:
+    filters: list[ColumnElement[bool]] = []
+    if correlated:
+        filters.append(transaction.contact_id == context.contact.id)
+    else:
+        if context.directory_id is not None:
+            filters.append(transaction.directory_id == context.directory_id)
+        if context.contact_ids is not None:
+            filters.append(transaction.contact_id.in_(list(context.contact_ids)))
     start, end = window_of(node, context.now)
     if start is not None:
         filters.append(transaction.transaction_date >= start)
@@ -487,32 +520,52 @@ def _transaction_filters(node: TransactionRule, transaction: Any, context: SqlCo
 
 
 def _transaction_sql(node: TransactionRule, context: SqlContext) -> ColumnElement[bool]:
+    if node.aggregate != "latest":
+        return _grouped_sql(node, context)
+    assert node.field is not None
     transaction = aliased(Transaction)
     filters = _transaction_filters(node, transaction, context)
+    if context.dialect == "sqlite":
+        fragment_column: Any = transaction.data.op("->", return_type=String())(f'$."{node.field}"')
+    else:
+        fragment_column = transaction.data.op("->", return_type=transaction.data.type)(node.field)
+    newest = (
+        select(fragment_column)
+        .where(*filters)
+        .order_by(transaction.transaction_date.desc(), transaction.seq.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    return json_condition(_json_fragment(newest, context.dialect), node.condition, context.dialect)
+
+
+def _grouped_sql(node: TransactionRule, context: SqlContext) -> ColumnElement[bool]:
+    """count/sum/min/max as one GROUP BY over the transactions (a hash aggregate, like the plain query would be)
+    rather than a subquery per contact. Contacts without a matching transaction have the empty value (0, or none
+    for min/max): when the condition holds for it, the contacts NOT IN the groups where it fails are the members."""
+    transaction = aliased(Transaction)
+    filters = _transaction_filters(node, transaction, context, correlated=False)
     if node.aggregate == "count":
-        counted = select(func.count()).select_from(transaction).where(*filters).scalar_subquery()
-        return _order_or_equal(counted, node.condition)
-    assert node.field is not None
-    if node.aggregate == "latest":
-        if context.dialect == "sqlite":
-            fragment_column: Any = transaction.data.op("->", return_type=String())(f'$."{node.field}"')
-        else:
-            fragment_column = transaction.data.op("->", return_type=transaction.data.type)(node.field)
-        newest = (
-            select(fragment_column)
-            .where(*filters)
-            .order_by(transaction.transaction_date.desc(), transaction.seq.desc())
-            .limit(1)
-            .scalar_subquery()
-        )
-        return json_condition(_json_fragment(newest, context.dialect), node.condition, context.dialect)
-    member = json_member(transaction.data, node.field, context.dialect)
-    numeric = case((member.is_number, member.number), else_=None)
-    aggregate = {"sum": func.sum, "min": func.min, "max": func.max}[node.aggregate](numeric)
-    if node.aggregate == "sum":
-        aggregate = func.coalesce(aggregate, 0)
-    value = select(aggregate).select_from(transaction).where(*filters).scalar_subquery()
-    return _order_or_equal(value, node.condition)
+        aggregate: Any = func.count()
+        empty: Any = 0
+    else:
+        assert node.field is not None
+        member = json_member(transaction.data, node.field, context.dialect)
+        numeric = case((member.is_number, member.number), else_=None)
+        aggregate = {"sum": func.sum, "min": func.min, "max": func.max}[node.aggregate](numeric)
+        empty = 0 if node.aggregate == "sum" else None
+        if node.aggregate == "sum":
+            aggregate = func.coalesce(aggregate, 0)
+    holds = null_safe(_order_or_equal(aggregate, node.condition))
+    holds_when_empty = compare(node.condition, empty)
+    groups = (
+        select(transaction.contact_id)
+        .where(*filters)
+        .group_by(transaction.contact_id)
+        .having(not_(holds) if holds_when_empty else holds)
+    )
+    contact_id = context.contact.id
+    return not_(contact_id.in_(groups)) if holds_when_empty else contact_id.in_(groups)
 
 
 def _order_or_equal(number: Any, condition: Condition) -> ColumnElement[bool]:

@@ -201,6 +201,16 @@ class DirectoryServicer(directory_pb2_grpc.DirectoryServiceServicer):
         outcome = await self._writing(lambda repo: repo.upsert_contact(directory_id, write), UPSERT_ATTEMPTS)
         return directory_pb2.UpsertContactResponse(contact_id=outcome.contact_id, created=outcome.created)
 
+    async def UpsertContacts(self, request: directory_pb2.UpsertContactsRequest, context: Any) -> directory_pb2.UpsertContactsResponse:
+        directory_id = _required(request.directory_id, "directory_id")
+        if len(request.contacts) > MAX_BATCH:
+            raise InvalidDirectoryRequest("contacts", f"at most {MAX_BATCH} per call")
+        writes = [_contact_write(contact, f"contacts[{index}].embedded_data") for index, contact in enumerate(request.contacts)]
+        outcomes = await self._writing(lambda repo: repo.upsert_contacts(directory_id, writes), UPSERT_ATTEMPTS)
+        return directory_pb2.UpsertContactsResponse(
+            results=[directory_pb2.UpsertContactResponse(contact_id=item.contact_id, created=item.created) for item in outcomes]
+        )
+
     async def UpdateContact(self, request: directory_pb2.UpdateContactRequest, context: Any) -> directory_pb2.Contact:
         directory_id = _required(request.directory_id, "directory_id")
         contact_id = _required(request.contact_id, "contact_id")
@@ -426,7 +436,7 @@ def _page(page: common_pb2.PageRequest) -> Page:
     return read_page(page.page_size, page.page_token)
 
 
-def _contact_write(contact: directory_pb2.ContactInput) -> ContactWrite:
+def _contact_write(contact: directory_pb2.ContactInput, embedded_field: str = "contact.embedded_data") -> ContactWrite:
     def optional(name: str) -> Any:
         return getattr(contact, name) if contact.HasField(name) else None
 
@@ -439,7 +449,7 @@ def _contact_write(contact: directory_pb2.ContactInput) -> ContactWrite:
         ext_ref=optional("ext_ref"),
         language=optional("language"),
         unsubscribed=optional("unsubscribed"),
-        embedded_data=check_embedded_data(embedded),
+        embedded_data=check_embedded_data(embedded, embedded_field),
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -152,7 +154,23 @@ def _template(value: Any, path: str, *, required: bool) -> str:
 
 
 def parse_definition(spec: Any) -> WorkflowDefinition:
-    """Validates a definition document and returns its parsed form; raises InvalidDefinition naming the bad node."""
+    """Validates a definition document and returns its parsed form; raises InvalidDefinition naming the bad node.
+
+    Every event parses its workflow's definition; the parsed forms of recent documents are kept (by their
+    canonical JSON), since compiling JSONPath mappings and templates is the costly part."""
+    try:
+        key = json.dumps(spec, sort_keys=True, separators=(",", ":"))
+    except (TypeError, ValueError):
+        return _parse_definition(spec)  # not JSON: let validation name the problem
+    return _parse_cached(key)
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_cached(canonical: str) -> WorkflowDefinition:
+    return _parse_definition(json.loads(canonical))
+
+
+def _parse_definition(spec: Any) -> WorkflowDefinition:
     spec = _object(spec, "spec")
     _unknown_keys(spec, _TOP_LEVEL_KEYS, "spec")
     name = _string(spec.get("name"), "spec.name", max_length=200)

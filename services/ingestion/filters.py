@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import functools
 import json
 import math
 import re
@@ -28,10 +29,30 @@ class FilterSyntaxError(InvalidArgument):
 _MISSING = object()
 
 
+@functools.lru_cache(maxsize=4096)
+def path_segments(path: str) -> tuple[str, ...]:
+    """The keys of a dotted path; a backslash escapes the next character (`properties.product\\ 1.price`), as
+    Segment's UI writes field names holding spaces or other characters."""
+    segments, current, escaped = [], [], False
+    for char in path:
+        if escaped:
+            current.append(char)
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == ".":
+            segments.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    segments.append("".join(current))
+    return tuple(segments)
+
+
 def resolve_path(event: Any, path: str) -> Any:
     """The value at a dotted path (numeric segments index lists); a missing path is null."""
     value = event
-    for segment in path.split("."):
+    for segment in path_segments(path):
         if isinstance(value, dict) and segment in value:
             value = value[segment]
         elif isinstance(value, list) and segment.isdigit() and int(segment) < len(value):
@@ -173,8 +194,10 @@ FUNCTIONS = frozenset({"contains", "match"})
 OPERATORS = ("!=", "<=", ">=", "=", "<", ">")
 
 _NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
-_SEGMENT = r"[A-Za-z_$][A-Za-z0-9_$\-]*"
-_PATH = re.compile(rf"{_SEGMENT}(?:\.(?:{_SEGMENT}|[0-9]+))*")
+# A path starts like a name (a digit would start a number); later segments may start with digits ("2fa_enabled",
+# list indexes); `\x` escapes any character, e.g. a space in `properties.product\ 1`.
+_ESCAPED = r"\\."
+_PATH = re.compile(rf"(?:[A-Za-z_$]|{_ESCAPED})(?:[A-Za-z0-9_$\-]|{_ESCAPED})*(?:\.(?:[A-Za-z0-9_$\-]|{_ESCAPED})+)*")
 _ESCAPES = {'"': '"', "'": "'", "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 
 

@@ -25,7 +25,7 @@ from services.ingestion.captures import VIA_TRIGGER_URL, capture_if_active, read
 from services.ingestion.errors import CaptureNotFound, InvalidIngestionRequest, InvalidWriteKey, WorkflowNotFound
 from services.ingestion.http_qualtrics import QUALTRICS_PREFIX, add_qualtrics_routes, qualtrics_error
 from services.ingestion.http_requests import basic_credentials, read_body, token_organization
-from services.ingestion.intake import accept_messages
+from services.ingestion.intake import InboxWriter, SourceCache
 from services.ingestion.launcher import RunLauncher
 from services.ingestion.models import Workflow
 from services.ingestion.processor import InboxProcessor
@@ -74,6 +74,7 @@ def create_app(
     sessions: async_sessionmaker[AsyncSession],
     launcher: RunLauncher,
     processor: InboxProcessor,
+    writer: InboxWriter,
     token_resolver: TokenResolver,
     directory: directory_pb2_grpc.DirectoryServiceStub | None = None,
     organizations: directory_pb2_grpc.OrganizationServiceStub | None = None,
@@ -88,15 +89,23 @@ def create_app(
         openapi_url="/openapi.json",
     )
     _install_error_handlers(app)
+    sources = SourceCache()
     for call in (*MESSAGE_TYPES, "batch"):
-        _add_segment_route(app, call, sessions, processor)
+        _add_segment_route(app, call, sessions, writer, sources, processor)
     _add_trigger_routes(app, sessions, launcher, token_resolver)
     if directory is not None and organizations is not None:
         add_qualtrics_routes(app, directory, organizations, token_resolver, internal_token)
     return app
 
 
-def _add_segment_route(app: FastAPI, call: str, sessions: async_sessionmaker[AsyncSession], processor: InboxProcessor) -> None:
+def _add_segment_route(
+    app: FastAPI,
+    call: str,
+    sessions: async_sessionmaker[AsyncSession],
+    writer: InboxWriter,
+    sources: SourceCache,
+    processor: InboxProcessor,
+) -> None:
     is_batch = call == "batch"
 
     async def segment_call(request: Request) -> JSONResponse:
@@ -106,14 +115,16 @@ def _add_segment_route(app: FastAPI, call: str, sessions: async_sessionmaker[Asy
         write_key = credentials[0] if credentials else body.get("writeKey")
         if not isinstance(write_key, str) or not write_key:
             raise InvalidWriteKey()
-        async with sessions() as session:
-            repository = IngestionRepository(session)
-            source = await repository.source_by_write_key_hash(hash_token(write_key))
-            if source is None:
+        key_hash = hash_token(write_key)
+        source = sources.get(key_hash)
+        if source is None:
+            async with sessions() as session:
+                row = await IngestionRepository(session).source_by_write_key_hash(key_hash)
+            if row is None:
                 raise InvalidWriteKey()
-            messages = batch_messages(body, received_at) if is_batch else [single_message(body, call, received_at)]
-            accepted = await accept_messages(repository, source, messages, received_at)
-            await session.commit()  # durable before the 200: the processor works from the stored rows
+            source = sources.put(key_hash, row)
+        messages = batch_messages(body, received_at) if is_batch else [single_message(body, call, received_at)]
+        accepted = await writer.accept(source, messages, received_at)  # durable before the 200
         processor.wake()
         log.info("segment.accepted", source_id=source.id, call=call, messages=len(accepted),
                  duplicates=sum(1 for a in accepted if a.duplicate))
@@ -238,7 +249,7 @@ def _add_trigger_routes(
         openapi_extra=schemas.body(schemas.ANY_OBJECT_SCHEMA),
         responses=schemas.answers(
             {"type": "object", "properties": {"mappings": {"type": "array", "items": {"type": "object"}}}},
-            {400: "malformed JSON or too many leaves", 401: "missing or unknown API token"},
+            {400: "malformed JSON or too many leaves", 401: "missing or unknown API token", 413: "a body over 100 KB"},
         ),
     )
     async def mappings_propose(request: Request) -> JSONResponse:

@@ -30,7 +30,7 @@ SEARCH_FIELDS = {"extRef": "extRef", "email": "email", "phone": "phone", "firstN
 _CONTACT_STRINGS = {"firstName": "first_name", "lastName": "last_name", "email": "email", "phone": "phone",
                     "extRef": "ext_ref", "language": "language"}
 _QUALTRICS_ERRORS = {400: "a malformed or invalid body", 401: "missing or unknown X-API-TOKEN",
-                     404: "no such directory in the token's organization"}
+                     404: "no such directory in the token's organization", 413: "a body over 1 MB"}
 _TAGS = ["Qualtrics-style REST"]
 
 

@@ -1,13 +1,23 @@
-"""Accepting Segment messages: one transaction stores a request's messages in the inbox, skipping replayed ids."""
+"""Accepting Segment messages: concurrent requests' messages are stored in the inbox by one group commit (one
+transaction, one fsync), each request answered only once its rows are durable; replayed ids are skipped."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import time
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
 from services.ingestion.models import Source
 from services.ingestion.repository import IngestionRepository
+
+log = structlog.get_logger(__name__)
+
+MAX_GROUP_ROWS = 10_000  # one batch request holds at most 2,500, so a group is a handful of requests
 
 
 @dataclass(frozen=True)
@@ -16,13 +26,24 @@ class AcceptedMessage:
     duplicate: bool  # accepted before for this source: acknowledged, not stored or processed again
 
 
-async def accept_messages(
-    repository: IngestionRepository, source: Source, messages: list[dict[str, Any]], received_at: datetime
-) -> list[AcceptedMessage]:
-    """Stores normalized messages as pending inbox rows; the caller commits (so a whole batch lands or none of it)."""
+@dataclass(frozen=True)
+class SourceRef:
+    """What the intake needs of a source: its id and organization (a plain value, safe to cache)."""
+
+    id: str
+    organization_id: str
+
+
+@dataclass
+class _Request:
+    rows: list[dict[str, Any]]
+    done: asyncio.Future[set[tuple[str, str]]] = field(repr=False)
+
+
+def inbox_rows(source: SourceRef | Source, messages: list[dict[str, Any]], received_at: datetime) -> list[dict[str, Any]]:
+    """Pending inbox rows for normalized messages; a batch repeating a messageId keeps its first occurrence."""
     rows: dict[str, dict[str, Any]] = {}
     for message in messages:
-        # A batch may repeat a messageId; the first occurrence wins, like a redelivery would.
         rows.setdefault(
             message["messageId"],
             {
@@ -38,10 +59,111 @@ async def accept_messages(
                 "next_attempt_at": received_at,
             },
         )
-    inserted = await repository.insert_inbox_messages(list(rows.values()))
-    accepted, seen = [], set()
-    for message in messages:
-        message_id = message["messageId"]
-        accepted.append(AcceptedMessage(message_id, duplicate=message_id not in inserted or message_id in seen))
-        seen.add(message_id)
-    return accepted
+    return list(rows.values())
+
+
+class InboxWriter:
+    """Stores accepted messages. Requests that arrive while a commit runs are written together by the next one, so
+    under load one fsync serves many requests; a lone request is written at once."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+        self._waiting: list[_Request] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="ingestion-inbox-writer")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        for request in self._waiting:  # nothing was written for them: their callers answer with an error
+            if not request.done.done():
+                request.done.set_exception(RuntimeError("the ingestion service is stopping"))
+        self._waiting.clear()
+
+    async def accept(self, source: SourceRef | Source, messages: list[dict[str, Any]], received_at: datetime) -> list[AcceptedMessage]:
+        """Returns once the messages are committed (or were already stored): one entry per message, in order."""
+        rows = inbox_rows(source, messages, received_at)
+        if self._task is None or self._task.done():
+            raise RuntimeError("the inbox writer is not running")
+        done: asyncio.Future[set[tuple[str, str]]] = asyncio.get_running_loop().create_future()
+        self._waiting.append(_Request(rows, done))
+        self._wake.set()
+        inserted = await done
+        accepted, seen = [], set()
+        for message in messages:
+            message_id = message["messageId"]
+            duplicate = (source.id, message_id) not in inserted or message_id in seen
+            accepted.append(AcceptedMessage(message_id, duplicate=duplicate))
+            seen.add(message_id)
+        return accepted
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._waiting:
+                group, size = [], 0
+                while self._waiting and (not group or size + len(self._waiting[0].rows) <= MAX_GROUP_ROWS):
+                    request = self._waiting.pop(0)
+                    group.append(request)
+                    size += len(request.rows)
+                await self._write(group)
+
+    async def _write(self, group: list[_Request]) -> None:
+        # The first request carrying a (source, messageId) owns it; a concurrent repeat is its duplicate.
+        owners: dict[tuple[str, str], _Request] = {}
+        for request in group:
+            for row in request.rows:
+                owners.setdefault((row["source_id"], row["message_id"]), request)
+        rows = [row for request in group for row in request.rows if owners[(row["source_id"], row["message_id"])] is request]
+        started = time.perf_counter()
+        try:
+            async with self._sessions() as session:
+                inserted = await IngestionRepository(session).insert_inbox_messages(rows)
+                await session.commit()
+        except Exception as exc:  # the loop goes on; the waiting requests learn of the failure
+            if len(group) > 1:
+                # One request's rows may be what the database refused: write each alone, so only that one fails.
+                log.warning("inbox.group_write_failed", error_type=type(exc).__name__, requests=len(group))
+                for request in group:
+                    await self._write([request])
+                return
+            log.error("inbox.write_failed", error_type=type(exc).__name__, exc_info=exc)
+            if not group[0].done.done():
+                group[0].done.set_exception(exc)
+            return
+        log.debug("inbox.group_committed", requests=len(group), rows=len(rows), ms=round((time.perf_counter() - started) * 1000, 1))
+        for request in group:
+            if not request.done.done():  # a caller that went away (client disconnect) no longer waits
+                request.done.set_result({key for key, owner in owners.items() if owner is request and key in inserted})
+
+
+class SourceCache:
+    """Write key hash -> source, kept briefly: every Tracking API request looks its source up, and sources are only
+    ever added (a write key is never reassigned)."""
+
+    def __init__(self, ttl_seconds: float = 60.0, max_entries: int = 10_000) -> None:
+        self._ttl = ttl_seconds
+        self._max = max_entries
+        self._entries: dict[str, tuple[float, SourceRef]] = {}
+
+    def get(self, write_key_hash: str) -> SourceRef | None:
+        hit = self._entries.get(write_key_hash)
+        if hit is None or hit[0] < time.monotonic():
+            return None
+        return hit[1]
+
+    def put(self, write_key_hash: str, source: Source) -> SourceRef:
+        if len(self._entries) >= self._max:
+            self._entries.clear()  # crude but bounded; a miss costs one query
+        ref = SourceRef(id=source.id, organization_id=source.organization_id)
+        self._entries[write_key_hash] = (time.monotonic() + self._ttl, ref)
+        return ref

@@ -199,6 +199,7 @@ class RunHistory:
         record.summary = await description.static_summary() or ""
         steps: dict[int, Step] = {}  # by scheduled event id
         converter = self._client.data_converter
+        run_input: dict[str, Any] = {}
         async for event in handle.fetch_history_events():
             kind = event.event_type
             if kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
@@ -206,6 +207,13 @@ class RunHistory:
                 [run_input] = await converter.decode(attributes.input.payloads) or [{}]
                 record.event_id = run_input.get("event_id", "")
                 record.event = run_input.get("event", {})
+            elif kind == EventType.EVENT_TYPE_MARKER_RECORDED:
+                # Local activities (the contact lookup) leave a marker, not activity events.
+                step = await _local_activity_step(event.marker_recorded_event_attributes, converter)
+                if step is not None:
+                    if step.activity == "LoadContactDetails":
+                        step.input = mask_secrets({"contact": run_input.get("contact") or {}})
+                    steps[event.event_id] = step
             elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
                 attributes = event.activity_task_scheduled_event_attributes
                 decoded = await converter.decode(attributes.input.payloads) if attributes.input.payloads else []
@@ -324,6 +332,24 @@ def _failure_text(failure: Any) -> str:
         failure = failure.cause
     error_type = failure.application_failure_info.type if failure.HasField("application_failure_info") else ""
     return f"{error_type}: {failure.message}" if error_type and not failure.message.startswith(error_type) else failure.message
+
+
+async def _local_activity_step(marker: Any, converter: Any) -> Step | None:
+    if marker.marker_name != "core_local_activity" or "data" not in marker.details:
+        return None
+    [data] = await converter.decode(marker.details["data"].payloads)
+    if not isinstance(data, dict):
+        return None
+    step = _step(str(data.get("activity_id", "")), str(data.get("activity_type", "")), [])
+    step.attempts = int(data.get("attempt", 1))
+    if marker.HasField("failure"):
+        step.status, step.error = "failed", _failure_text(marker.failure)
+    else:
+        step.status = "succeeded"
+        if "result" in marker.details:
+            [output] = await converter.decode(marker.details["result"].payloads)
+            step.output = mask_secrets(output) if isinstance(output, dict) else {"value": output}
+    return step
 
 
 def _step(activity_id: str, activity_type: str, decoded: list[Any]) -> Step:

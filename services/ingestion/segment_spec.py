@@ -37,11 +37,17 @@ def decompress(raw: bytes, content_encoding: str | None, limit: int, *, too_larg
     return body
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # Python's json reads NaN and Infinity; no database stores them as JSON
+
+
 def parse_object(body: bytes) -> dict[str, Any]:
     try:
-        document = json.loads(body)
+        document = json.loads(body, parse_constant=_no_constant)
     except (UnicodeDecodeError, ValueError) as exc:
         raise MalformedBody(f"the body is not valid JSON: {exc}") from exc
+    except RecursionError:
+        raise MalformedBody("the body nests too deeply") from None
     if not isinstance(document, dict):
         raise MalformedBody("the body must be a JSON object")
     return document

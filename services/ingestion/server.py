@@ -19,6 +19,7 @@ from services.common.grpc_server import GrpcService, ServiceRegistration, start_
 from services.common.migrations import upgrade_to_head_async
 from services.common.settings import Settings
 from services.ingestion.http_app import create_app
+from services.ingestion.intake import InboxWriter
 from services.ingestion.launcher import RunLauncher
 from services.ingestion.membership import MembershipRouter
 from services.ingestion.processor import InboxProcessor
@@ -36,6 +37,7 @@ class IngestionServer:
     _http: uvicorn.Server = field(repr=False)
     _http_task: asyncio.Task[None] = field(repr=False)
     _processor: InboxProcessor = field(repr=False)
+    _writer: InboxWriter = field(repr=False)
     _engine: AsyncEngine = field(repr=False)
     _directory_channel: grpc.aio.Channel = field(repr=False)
 
@@ -48,6 +50,7 @@ class IngestionServer:
         self._http.should_exit = True
         await self._http_task
         await self._grpc.stop(grace)
+        await self._writer.stop()
         await self._processor.stop()
         await self._directory_channel.close()
         await self._engine.dispose()
@@ -82,11 +85,16 @@ async def start_ingestion(
         dedup_retention=timedelta(days=settings.ingestion_dedup_retention_days),
     )
     processor.start()
+    writer = InboxWriter(sessions)
+    writer.start()
 
     grpc_service = await start_grpc_server(
         registrations=[
-            ServiceRegistration(IngestionServicer(sessions, processor, MembershipRouter(sessions, launcher)), ingestion_pb2_grpc.add_IngestionServiceServicer_to_server,
-                                "cxflow.v1.IngestionService"),
+            ServiceRegistration(
+                IngestionServicer(sessions, writer, processor, MembershipRouter(sessions, launcher)),
+                ingestion_pb2_grpc.add_IngestionServiceServicer_to_server,
+                "cxflow.v1.IngestionService",
+            ),
             ServiceRegistration(WorkflowServicer(sessions, settings.public_url, temporal_client, settings.temporal_task_queue), ingestion_pb2_grpc.add_WorkflowServiceServicer_to_server,
                                 "cxflow.v1.WorkflowService"),
         ],
@@ -99,6 +107,7 @@ async def start_ingestion(
         sessions=sessions,
         launcher=launcher,
         processor=processor,
+        writer=writer,
         token_resolver=token_resolver,
         directory=directory_pb2_grpc.DirectoryServiceStub(directory_channel),
         organizations=directory_pb2_grpc.OrganizationServiceStub(directory_channel),
@@ -111,6 +120,7 @@ async def start_ingestion(
     while not http.started:
         if http_task.done():  # e.g. the port is taken: surface uvicorn's failure instead of waiting forever
             await grpc_service.stop(0)
+            await writer.stop()
             await processor.stop()
             await engine.dispose()
             http_task.result()
@@ -125,6 +135,7 @@ async def start_ingestion(
         _http=http,
         _http_task=http_task,
         _processor=processor,
+        _writer=writer,
         _engine=engine,
         _directory_channel=directory_channel,
     )

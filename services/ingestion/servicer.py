@@ -24,7 +24,7 @@ from services.ingestion.errors import (
 )
 from services.ingestion.grpc_support import create_once, next_page_token, own, page_bounds, timestamp
 from services.ingestion.ids import SOURCE_PREFIX, SUBSCRIPTION_PREFIX, check_chosen_id, new_id
-from services.ingestion.intake import accept_messages
+from services.ingestion.intake import InboxWriter
 from services.ingestion.membership import MembershipRouter, membership_event
 from services.ingestion.models import CapturedEvent, Source, Subscription, TriggerCapture
 from services.ingestion.processor import InboxProcessor
@@ -43,50 +43,50 @@ _ACTION_ENUMS = {name: enum for enum, name in _ACTIONS.items()}
 
 
 class IngestionServicer(ingestion_pb2_grpc.IngestionServiceServicer):
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], processor: InboxProcessor, membership: MembershipRouter) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], writer: InboxWriter, processor: InboxProcessor, membership: MembershipRouter
+    ) -> None:
         self._sessions = sessions
+        self._writer = writer
         self._processor = processor
         self._membership = membership
 
     async def SendEvent(self, request: ingestion_pb2.SendEventRequest, context: Any) -> ingestion_pb2.SendEventResponse:
         organization_id = current_organization()
-        message = json_format.MessageToDict(request.message)
+        message = _document(request.message, "message")
         message_type = message.get("type")
         if message_type not in MESSAGE_TYPES:
             raise InvalidIngestionRequest("message.type", f"must be one of {', '.join(MESSAGE_TYPES)}")
         received_at = datetime.now(UTC)
         normalized = single_message(message, message_type, received_at)
-        async with self._sessions() as session:
-            repository = IngestionRepository(session)
-            source = await repository.get_source(request.source_id)
-            if source is None or source.organization_id != organization_id:
-                raise SourceNotFound(request.source_id)
-            [accepted] = await accept_messages(repository, source, [normalized], received_at)
-            await session.commit()
+        source = await self._own_source(request.source_id, organization_id)
+        [accepted] = await self._writer.accept(source, [normalized], received_at)
         self._processor.wake()
         return ingestion_pb2.SendEventResponse(message_id=accepted.message_id, duplicate=accepted.duplicate)
 
     async def SendBatch(self, request: ingestion_pb2.SendBatchRequest, context: Any) -> ingestion_pb2.SendBatchResponse:
         organization_id = current_organization()
-        body: dict[str, Any] = {"batch": [json_format.MessageToDict(m) for m in request.messages]}
+        body: dict[str, Any] = {"batch": [_document(m, f"messages[{i}]") for i, m in enumerate(request.messages)]}
         for key in ("context", "integrations"):
             if request.HasField(key):
-                body[key] = json_format.MessageToDict(getattr(request, key))
+                body[key] = _document(getattr(request, key), key)
         received_at = datetime.now(UTC)
         if len(json.dumps(body, separators=(",", ":")).encode()) > MAX_BATCH_BYTES:
             raise PayloadTooLarge(f"a batch may be at most {MAX_BATCH_BYTES // 1024} KB")
         messages = batch_messages(body, received_at)
-        async with self._sessions() as session:
-            repository = IngestionRepository(session)
-            source = await repository.get_source(request.source_id)
-            if source is None or source.organization_id != organization_id:
-                raise SourceNotFound(request.source_id)
-            accepted = await accept_messages(repository, source, messages, received_at)
-            await session.commit()
+        source = await self._own_source(request.source_id, organization_id)
+        accepted = await self._writer.accept(source, messages, received_at)
         self._processor.wake()
         return ingestion_pb2.SendBatchResponse(
             results=[ingestion_pb2.SendEventResponse(message_id=a.message_id, duplicate=a.duplicate) for a in accepted]
         )
+
+    async def _own_source(self, source_id: str, organization_id: str) -> Source:
+        async with self._sessions() as session:
+            source = await IngestionRepository(session).get_source(source_id)
+        if source is None or source.organization_id != organization_id:
+            raise SourceNotFound(source_id)
+        return source
 
     async def CreateSource(self, request: ingestion_pb2.CreateSourceRequest, context: Any) -> ingestion_pb2.Source:
         organization_id = current_organization()
@@ -229,7 +229,7 @@ class IngestionServicer(ingestion_pb2_grpc.IngestionServiceServicer):
 
     async def ProposeMappings(self, request: ingestion_pb2.ProposeMappingsRequest, context: Any) -> ingestion_pb2.ProposeMappingsResponse:
         current_organization()  # any organization may ask; nothing of theirs is read
-        proposals = propose_mappings(json_format.MessageToDict(request.sample))
+        proposals = propose_mappings(_document(request.sample, "sample"))
         return ingestion_pb2.ProposeMappingsResponse(mappings=[ingestion_pb2.FieldMapping(**p) for p in proposals])
 
     async def PublishMembershipEvent(
@@ -240,13 +240,24 @@ class IngestionServicer(ingestion_pb2_grpc.IngestionServiceServicer):
         return ingestion_pb2.PublishMembershipEventResponse(duplicate=outcome.duplicate, started_workflow_ids=outcome.started_workflow_ids)
 
 
+def _document(struct: struct_pb2.Struct, field: str) -> dict[str, Any]:
+    """A Struct as JSON; a Struct may carry NaN or Infinity, which JSON (and so the inbox) cannot hold."""
+    try:
+        return json_format.MessageToDict(struct)
+    except ValueError:
+        raise InvalidIngestionRequest(field, "numbers must be finite (no NaN or Infinity)") from None
+
+
 def _mapping_documents(mappings: Any) -> list[dict[str, Any]]:
     """Mappings as stored: {name, path, type}, or {name, value, type} for a mapping-kit value."""
     documents = []
     for mapping in mappings:
         document: dict[str, Any] = {"name": mapping.name, "path": mapping.path, "type": mapping.type or "string"}
         if mapping.HasField("value"):
-            document["value"] = json_format.MessageToDict(mapping.value)
+            try:
+                document["value"] = json_format.MessageToDict(mapping.value)
+            except ValueError:
+                raise InvalidIngestionRequest(f"mappings[{len(documents)}].value", "numbers must be finite") from None
             if not mapping.path:
                 del document["path"]
         documents.append(document)

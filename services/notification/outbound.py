@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import socket
+import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,6 +27,9 @@ import structlog
 from services.common.errors import FailedPrecondition, InvalidArgument, ResourceExhausted, Unavailable
 
 log = structlog.get_logger(__name__)
+# httpx logs every request URL at INFO, and a Slack webhook's path is its secret: keep those loggers quiet.
+for _chatty in ("httpx", "httpcore"):
+    logging.getLogger(_chatty).setLevel(logging.WARNING)
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -111,11 +116,18 @@ def describe(url: str) -> str:
 class OutboundHttp:
     """One pooled HTTP client for the process; every call checks its destination first."""
 
-    def __init__(self) -> None:
-        self._client = httpx.AsyncClient(follow_redirects=False, trust_env=False)
+    def __init__(self, verify: ssl.SSLContext | bool = True) -> None:
+        """verify: the certificate check of HTTPS destinations (tests pass a context trusting their own CA)."""
+        self._plain = httpx.AsyncClient(follow_redirects=False, trust_env=False)
+        # Requests go to the checked IP, so a pool would key TLS connections by IP alone and could hand one
+        # verified for host A to a request for host B on the same address: TLS connections are never reused.
+        self._tls = httpx.AsyncClient(
+            follow_redirects=False, trust_env=False, verify=verify, limits=httpx.Limits(max_keepalive_connections=0)
+        )
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await self._plain.aclose()
+        await self._tls.aclose()
 
     async def check_destination(self, url: str, allow_list: Sequence[IpNetwork], field_name: str = "url") -> tuple[str, IpAddress]:
         """(host name, the address to connect to), or DestinationRefused / InvalidDestination."""
@@ -144,7 +156,8 @@ class OutboundHttp:
                     "add it to the organization's outbound allow-list to allow it",
                     field=field_name,
                 )
-        return host, addresses[0]
+        # IPv4 first: hosts often resolve to both, and IPv6 routes are the ones more often missing.
+        return host, min(addresses, key=lambda address: address.version)
 
     async def post(
         self,
@@ -167,7 +180,8 @@ class OutboundHttp:
         request_headers = {"Host": parts.netloc.rsplit("@", 1)[-1], **headers}
         extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
         try:
-            response = await self._client.post(
+            client = self._tls if parts.scheme == "https" else self._plain
+            response = await client.post(
                 pinned,
                 content=content,
                 headers=request_headers,

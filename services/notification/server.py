@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from dataclasses import dataclass, field
 
 import grpc
@@ -81,7 +82,14 @@ async def start_notification(settings: Settings, token_resolver: TokenResolver |
         tickets=Tickets(deliveries, outbound),
         surveys=surveys,
     )
-    http_server, http_task, http_port = await _start_http(settings, create_survey_app(sessions))
+    try:
+        http_server, http_task, http_port = await _start_http(settings, create_survey_app(sessions))
+    except BaseException:
+        await outbound.aclose()
+        await engine.dispose()
+        if directory_channel is not None:
+            await directory_channel.close()
+        raise
     service = await start_grpc_server(
         registrations=[
             ServiceRegistration(servicer, notification_pb2_grpc.add_NotificationServiceServicer_to_server, SERVICE_FULL_NAME)
@@ -104,17 +112,21 @@ async def start_notification(settings: Settings, token_resolver: TokenResolver |
 
 async def _start_http(settings: Settings, app: object) -> tuple[uvicorn.Server, asyncio.Task[None], int]:
     """Serves the survey-link endpoint on NOTIFICATION_HTTP_HOST:PORT (0: any free port) in this event loop."""
-    config = uvicorn.Config(
-        app, host=settings.notification_http_host, port=settings.notification_http_port,
-        log_config=None, access_log=False, lifespan="off",
-    )
+    host, port = settings.notification_http_host, settings.notification_http_port
+    # Bind here rather than in uvicorn, so a taken port is an OSError naming the setting (uvicorn would SystemExit).
+    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    try:
+        listener = socket.create_server((host, port), family=family, backlog=2048)
+    except OSError as exc:
+        raise RuntimeError(f"NOTIFICATION_HTTP_PORT: cannot listen on {host}:{port}: {exc.strerror}") from exc
+    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")
     server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
+    task = asyncio.create_task(server.serve(sockets=[listener]))
     while not server.started:
         if task.done():
-            task.result()  # raises the bind error
+            task.result()
             raise RuntimeError("the survey-link HTTP endpoint stopped before it started")
         await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    log.info("http.serving", address=f"{settings.notification_http_host}:{port}", endpoints=["/s/{token}"])
+    port = listener.getsockname()[1]
+    log.info("http.serving", address=f"{host}:{port}", endpoints=["/s/{token}"])
     return server, task, port

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 from collections.abc import Awaitable
@@ -16,7 +17,7 @@ from cxflow.v1 import common_pb2, notification_pb2, notification_pb2_grpc
 from services.common.auth import current_organization
 from services.common.errors import InvalidArgument
 from services.notification.channel_settings import ChannelSettingsChange, ChannelSettingsRepository, summarize
-from services.notification.deliveries import Deliveries, EmailDeliveries
+from services.notification.deliveries import Deliveries, EmailDeliveries, EmailSent
 from services.notification.email_channel import EmailRequest
 from services.notification.models import Survey, SurveyDistribution, Ticket
 from services.notification.outbound import OutboundHttp, ProviderRateLimited
@@ -115,6 +116,23 @@ def _next_token(offset: int, limit: int, more: bool) -> str:
     return base64.urlsafe_b64encode(str(offset + limit).encode()).decode() if more else ""
 
 
+def _retrieve(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled():
+        task.exception()  # a caller that left cannot see it; the delivery record and the logs keep it
+
+
+async def finish_even_if_caller_leaves(call: Awaitable[T]) -> T:
+    """Runs a send to its end even when the caller hangs up (a worker killed mid-call cancels the RPC).
+
+    Cancelling between the provider call and the "sent" record would leave a send that happened
+    unrecorded, and the retry would send it again. Run to the end, the record is written, and the
+    retry (which waits for the key's lock) answers duplicate = true instead.
+    """
+    task = asyncio.ensure_future(call)  # copies the context: the caller's organization and log bindings
+    task.add_done_callback(_retrieve)
+    return await asyncio.shield(task)
+
+
 def ticket_message(ticket: Ticket, *, with_comments: bool = True) -> notification_pb2.Ticket:
     message = notification_pb2.Ticket(
         id=ticket.id,
@@ -193,23 +211,30 @@ class NotificationServicer(notification_pb2_grpc.NotificationServiceServicer):
             text_body=request.text_body,
             html_body=request.html_body,
         )
-        # One session per call; the delivery commits inside it at the points idempotency needs.
-        async with self._sessions() as session:
-            channels = await ChannelSettingsRepository(session).channels(organization_id)
-            await session.commit()  # end the read, so the delivery's first write starts its own transaction
-            sent = await self._emails.send(session, organization_id, email, channels.smtp, channels.default_from)
+
+        async def send() -> EmailSent:
+            # One session per call; the delivery commits inside it at the points idempotency needs.
+            async with self._sessions() as session:
+                channels = await ChannelSettingsRepository(session).channels(organization_id)
+                await session.commit()  # end the read, so the delivery's first write starts its own transaction
+                return await self._emails.send(session, organization_id, email, channels.smtp, channels.default_from)
+
+        sent = await finish_even_if_caller_leaves(send())
         return notification_pb2.SendEmailResponse(message_id=sent.message_id, duplicate=sent.duplicate)
 
     # -- HTTP channels -------------------------------------------------------------------------
 
     async def _deliver_http(self, organization_id: str, key: str, channel: str, fingerprint: str, send: Any) -> Any:
-        async with self._sessions() as session:
+        async def deliver() -> Any:
+            async with self._sessions() as session:
 
-            async def send_once() -> dict[str, Any]:
-                channels = await ChannelSettingsRepository(session).channels(organization_id)
-                return await send(channels)
+                async def send_once() -> dict[str, Any]:
+                    channels = await ChannelSettingsRepository(session).channels(organization_id)
+                    return await send(channels)
 
-            return await self._deliveries.deliver(session, organization_id, key, channel, fingerprint, send_once)
+                return await self._deliveries.deliver(session, organization_id, key, channel, fingerprint, send_once)
+
+        return await finish_even_if_caller_leaves(deliver())
 
     async def SendSlack(
         self, request: notification_pb2.SendSlackRequest, context: grpc.aio.ServicerContext
@@ -307,9 +332,13 @@ class NotificationServicer(notification_pb2_grpc.NotificationServiceServicer):
             tags=tuple(request.tags),
             custom_fields=_struct(request.custom_fields),
         )
-        async with self._sessions() as session:
-            created = await self._telling_retry_after(context, self._tickets.create(session, organization_id, new))
-            return notification_pb2.CreateTicketResponse(ticket=ticket_message(created.ticket), duplicate=created.duplicate)
+
+        async def create() -> notification_pb2.CreateTicketResponse:
+            async with self._sessions() as session:
+                created = await self._tickets.create(session, organization_id, new)
+                return notification_pb2.CreateTicketResponse(ticket=ticket_message(created.ticket), duplicate=created.duplicate)
+
+        return await self._telling_retry_after(context, finish_even_if_caller_leaves(create()))
 
     async def GetTicket(self, request: notification_pb2.GetTicketRequest, context: grpc.aio.ServicerContext) -> notification_pb2.Ticket:
         organization_id = current_organization()
@@ -356,11 +385,15 @@ class NotificationServicer(notification_pb2_grpc.NotificationServiceServicer):
         self, request: notification_pb2.AddTicketCommentRequest, context: grpc.aio.ServicerContext
     ) -> notification_pb2.Ticket:
         organization_id = current_organization()
-        async with self._sessions() as session:
-            ticket = await self._tickets.comment(
-                session, organization_id, request.ticket_id, request.body, request.author, request.idempotency_key
-            )
-            return ticket_message(ticket)
+
+        async def comment() -> notification_pb2.Ticket:
+            async with self._sessions() as session:
+                ticket = await self._tickets.comment(
+                    session, organization_id, request.ticket_id, request.body, request.author, request.idempotency_key
+                )
+                return ticket_message(ticket)
+
+        return await finish_even_if_caller_leaves(comment())
 
     # -- surveys -------------------------------------------------------------------------------
 
@@ -436,13 +469,17 @@ class NotificationServicer(notification_pb2_grpc.NotificationServiceServicer):
             html_template=request.html_template,
             expires_in_seconds=request.expires_in_seconds,
         )
-        async with self._sessions() as session:
-            distributed = await self._surveys.distribute(session, organization_id, invitation)
-            return notification_pb2.DistributeSurveyResponse(
-                distribution=self._distribution_message(distributed.distribution),
-                message_id=distributed.message_id,
-                duplicate=distributed.duplicate,
-            )
+
+        async def distribute() -> notification_pb2.DistributeSurveyResponse:
+            async with self._sessions() as session:
+                distributed = await self._surveys.distribute(session, organization_id, invitation)
+                return notification_pb2.DistributeSurveyResponse(
+                    distribution=self._distribution_message(distributed.distribution),
+                    message_id=distributed.message_id,
+                    duplicate=distributed.duplicate,
+                )
+
+        return await finish_even_if_caller_leaves(distribute())
 
     async def ListSurveyDistributions(
         self, request: notification_pb2.ListSurveyDistributionsRequest, context: grpc.aio.ServicerContext

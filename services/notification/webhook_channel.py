@@ -12,7 +12,7 @@ from typing import Any
 from services.common.errors import InvalidArgument
 from services.notification.channel_settings import OrganizationChannels
 from services.notification.deliveries import fingerprint
-from services.notification.outbound import OutboundHttp
+from services.notification.outbound import OutboundHttp, describe
 
 DEFAULT_TIMEOUT_SECONDS = 10
 MAX_TIMEOUT_SECONDS = 60
@@ -67,6 +67,6 @@ async def send_webhook(http: OutboundHttp, channels: OrganizationChannels, call:
         },
         allow_list=channels.outbound_allow_list,
         timeout=float(call.timeout_seconds or DEFAULT_TIMEOUT_SECONDS),
-        destination=f"webhook {call.url.split('?', 1)[0].split('#', 1)[0][:200]}",
+        destination=f"webhook {describe(call.url)}",  # host only: paths and queries may carry tokens
     )
     return {"status_code": response.status_code, "response_body": response.text[:4096]}

@@ -20,7 +20,8 @@ def test_every_environment_variable_is_read(monkeypatch) -> None:
     """Setting each documented variable changes the field it names (no dead entries in the table)."""
     samples = {"INGESTION_HTTP_PORT": "9999", "INGESTION_GRPC_PORT": "9998", "DIRECTORY_GRPC_PORT": "9997",
                "NOTIFICATION_GRPC_PORT": "9996", "NOTIFICATION_HTTP_PORT": "9995", "SMTP_PORT": "2525", "SMTP_STARTTLS": "true", "SMTP_TLS": "true",
-               "CXFLOW_LOG_LEVEL": "DEBUG", "INGESTION_DEDUP_RETENTION_DAYS": "30"}
+               "CXFLOW_LOG_LEVEL": "DEBUG", "INGESTION_DEDUP_RETENTION_DAYS": "30",
+               "SEGMENT_REFRESH_INTERVAL_SECONDS": "60"}
     default = Settings()
     for variable, (attribute, _meaning) in ENVIRONMENT.items():
         monkeypatch.setenv(variable, samples.get(variable, "x-sample-value"))

@@ -110,3 +110,66 @@ async def test_concurrent_new_person_writes_with_segments_make_one_contact_and_o
         directory_pb2.ListSegmentMembersRequest(directory_id=directory.id, segment_id=segment.id), metadata=caller.metadata
     )
     assert [member.contact_id for member in members.members] == [answers[0].contact_id]
+
+
+async def test_batch_upsert_groups_exactly_as_one_by_one_upserts(directories, caller) -> None:  # type: ignore[no-untyped-def]
+    """The same writes, as one UpsertContacts batch and as UpsertContact calls in order, make the same people."""
+    rules = [
+        directory_pb2.DedupRule(fields=[directory_pb2.DEDUP_FIELD_EXT_REF]),
+        directory_pb2.DedupRule(fields=[directory_pb2.DEDUP_FIELD_EMAIL]),
+    ]
+    writes = [
+        {"email": "a@x.io", "ext_ref": "1"},
+        {"email": "A@X.io", "first_name": "Ada"},  # email rule: the first contact
+        {"email": "b@x.io", "ext_ref": "1"},  # extRef rule wins over email: the first contact again
+        {"email": "b@x.io"},  # now matches the first contact's new email
+        {"email": "c@x.io", "ext_ref": "3"},
+        {"phone": "555"},  # nothing to match on: new
+        {"email": "stored@x.io"},  # matches a contact stored before the batch
+    ]
+
+    async def pool() -> str:
+        created = await directories.CreateDirectory(directory_pb2.CreateDirectoryRequest(name="B", dedup_rules=rules), metadata=caller.metadata)
+        await directories.UpsertContact(
+            directory_pb2.UpsertContactRequest(directory_id=created.id, contact=directory_pb2.ContactInput(email="stored@x.io")),
+            metadata=caller.metadata,
+        )
+        return created.id
+
+    batch_pool, single_pool = await pool(), await pool()
+    batch = await directories.UpsertContacts(
+        directory_pb2.UpsertContactsRequest(directory_id=batch_pool, contacts=[directory_pb2.ContactInput(**w) for w in writes]),
+        metadata=caller.metadata,
+    )
+    singles = [
+        await directories.UpsertContact(
+            directory_pb2.UpsertContactRequest(directory_id=single_pool, contact=directory_pb2.ContactInput(**w)), metadata=caller.metadata
+        )
+        for w in writes
+    ]
+
+    def grouping(results) -> list[tuple[int, bool]]:  # type: ignore[no-untyped-def]
+        first_seen: dict[str, int] = {}
+        return [(first_seen.setdefault(result.contact_id, index), result.created) for index, result in enumerate(results)]
+
+    assert grouping(batch.results) == grouping(singles) == [
+        (0, True), (0, False), (0, False), (0, False), (4, True), (5, True), (6, False),
+    ]  # fmt: skip
+    batch_first = await directories.GetContact(
+        directory_pb2.GetContactRequest(directory_id=batch_pool, contact_id=batch.results[0].contact_id), metadata=caller.metadata
+    )
+    assert (batch_first.email, batch_first.ext_ref, batch_first.first_name) == ("b@x.io", "1", "Ada")
+    counted = await directories.GetDirectory(directory_pb2.GetDirectoryRequest(directory_id=batch_pool), metadata=caller.metadata)
+    assert counted.contact_count == 4
+
+    bad = directory_pb2.ContactInput(email="d@x.io")
+    bad.embedded_data.update({"nested": {"no": 1}})
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await directories.UpsertContacts(
+            directory_pb2.UpsertContactsRequest(directory_id=batch_pool, contacts=[directory_pb2.ContactInput(email="e@x.io"), bad]),
+            metadata=caller.metadata,
+        )
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error.value.details().startswith("contacts[1].embedded_data.nested:")
+    after = await directories.GetDirectory(directory_pb2.GetDirectoryRequest(directory_id=batch_pool), metadata=caller.metadata)
+    assert after.contact_count == 4  # nothing of the refused batch was written

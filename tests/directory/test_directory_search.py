@@ -23,11 +23,11 @@ async def people(directories, caller):  # type: ignore[no-untyped-def]
     """A directory of four people; returns (directory id, {first name: contact id})."""
     pool = await directories.CreateDirectory(directory_pb2.CreateDirectoryRequest(name="People"), metadata=caller.metadata)
     rows = [
-        dict(first_name="Ada", last_name="Lovelace", email="ada@example.com", phone="+44 20 7946 0000", ext_ref="crm-1",
-             embedded={"plan": "gold", "visits": 3, "vip": True}),
-        dict(first_name="Grace", last_name="Hopper", email="grace@navy.mil", embedded={"plan": "gold", "visits": 12, "vip": False}),
-        dict(first_name="Alan", last_name="Turing", email="alan@example.com", embedded={"plan": "free", "visits": 3}),
-        dict(first_name="Edsger", last_name="Dijkstra", embedded={"plan": "3"}),
+        {"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com", "phone": "+44 20 7946 0000", "ext_ref": "crm-1",
+             "embedded": {"plan": "gold", "visits": 3, "vip": True}},
+        {"first_name": "Grace", "last_name": "Hopper", "email": "grace@navy.mil", "embedded": {"plan": "gold", "visits": 12, "vip": False}},
+        {"first_name": "Alan", "last_name": "Turing", "email": "alan@example.com", "embedded": {"plan": "free", "visits": 3}},
+        {"first_name": "Edsger", "last_name": "Dijkstra", "embedded": {"plan": "3"}},
     ]
     ids = {}
     for row in rows:

@@ -24,7 +24,15 @@ from services.directory.models import (
     SegmentMembership,
     Transaction,
 )
-from services.directory.segment_rules import CONTACT_FIELDS, ContactFacts, SqlContext, TransactionFacts, explain, parse_rule, rule_sql
+from services.directory.segment_rules import (
+    CONTACT_FIELDS,
+    ContactFacts,
+    SqlContext,
+    TransactionFacts,
+    explain,
+    parse_rule,
+    rule_sql,
+)
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 LISTS = ("CG_list0", "CG_list1")

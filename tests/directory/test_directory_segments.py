@@ -11,7 +11,7 @@ import pytest
 from google.protobuf import json_format, struct_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from cxflow.v1 import directory_pb2, ingestion_pb2
+from cxflow.v1 import common_pb2, directory_pb2, ingestion_pb2
 
 SUPPORT_CALLS = {
     "transactions": {
@@ -264,3 +264,18 @@ async def test_deleting_a_member_contact_publishes_removed(pool, ingestion) -> N
     got = await pool.directories.GetSegment(directory_pb2.GetSegmentRequest(directory_id=pool.id, segment_id=segment.id), metadata=pool.md)
     assert got.member_count == 0
     assert json_format.MessageToDict(got.rule) == {"field": "email", "op": "exists"}
+
+
+async def test_list_organizations_is_internal_only(organizations, internal, caller, make_caller) -> None:  # type: ignore[no-untyped-def]
+    other = await make_caller()
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await organizations.ListOrganizations(directory_pb2.ListOrganizationsRequest(), metadata=caller.metadata)
+    assert error.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    listed = await organizations.ListOrganizations(
+        directory_pb2.ListOrganizationsRequest(page=common_pb2.PageRequest(page_size=1)), metadata=internal
+    )
+    assert [item.id for item in listed.organizations] == [caller.organization_id] and listed.next_page_token
+    rest = await organizations.ListOrganizations(
+        directory_pb2.ListOrganizationsRequest(page=common_pb2.PageRequest(page_token=listed.next_page_token)), metadata=internal
+    )
+    assert [item.id for item in rest.organizations] == [other.organization_id]

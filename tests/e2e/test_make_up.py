@@ -69,7 +69,7 @@ async def _serving(target: str) -> bool:
 
 
 async def test_make_up_starts_everything_and_ctrl_c_stops_it(tmp_path: Path) -> None:
-    ports = {name: free_port() for name in ("temporal", "ui", "http", "ingestion", "directory", "notification", "smtp")}
+    ports = {name: free_port() for name in ("temporal", "ui", "http", "ingestion", "directory", "notification", "notification_http", "smtp")}
     env = {
         **os.environ,
         "CXFLOW_DATA_DIR": str(tmp_path / "data"),
@@ -79,6 +79,7 @@ async def test_make_up_starts_everything_and_ctrl_c_stops_it(tmp_path: Path) -> 
         "INGESTION_GRPC_PORT": str(ports["ingestion"]),
         "DIRECTORY_GRPC_PORT": str(ports["directory"]),
         "NOTIFICATION_GRPC_PORT": str(ports["notification"]),
+        "NOTIFICATION_HTTP_PORT": str(ports["notification_http"]),
         "INGESTION_GRPC_TARGET": f"127.0.0.1:{ports['ingestion']}",
         "DIRECTORY_GRPC_TARGET": f"127.0.0.1:{ports['directory']}",
         "NOTIFICATION_GRPC_TARGET": f"127.0.0.1:{ports['notification']}",

@@ -218,3 +218,13 @@ async def test_membership_events_start_matching_workflows_once(stack: IngestionS
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await publish(ingestion_pb2.PublishMembershipEventRequest(event=bad), metadata=stack.as_org())
         assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_send_event_refuses_non_finite_numbers(stack: IngestionStack) -> None:
+    source = await stack.create_source()
+    message = struct({"type": "track", "userId": "u", "event": "E"})
+    message["properties"] = {"score": float("nan")}
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stack.sources.SendEvent(ingestion_pb2.SendEventRequest(source_id=source.id, message=message), metadata=stack.as_org())
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert await inbox_rows(stack.settings.database_url) == []

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from ingestion_stack import welcome_spec
 
 from cxflow.demo import WELCOME_WORKFLOW_SPEC
@@ -193,3 +196,15 @@ def test_new_nodes_name_their_json_path(change: Callable[[dict[str, Any]], None]
     with pytest.raises(InvalidArgument) as caught:
         parse_definition(spec)
     assert caught.value.message.startswith(f"{path}:"), caught.value.message
+
+
+def test_the_readme_workflow_reference_example_is_valid() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("## Workflows"):]
+    example = re.search(r"```yaml\n(.*?)```", section, re.DOTALL)
+    assert example is not None
+    definition = parse_definition(yaml.safe_load(example.group(1)))
+    assert {task["type"] for task in definition.tasks} == {
+        "email", "ticket", "slack", "webhook", "segment_event", "survey", "add_to_mailing_list", "update_contact_field"
+    }
+    assert definition.frequency_cap is not None and definition.owners == ["cx-team@example.com"]

@@ -139,3 +139,43 @@ def test_arbitrary_text_parses_or_fails_cleanly(text: str) -> None:
         parse_filter(text)
     except FilterSyntaxError as exc:
         assert 0 <= exc.position <= len(text)
+
+
+UI_EVENT = {
+    "type": "track",
+    "event": "Product Viewed",
+    "userId": "u-1",
+    "properties": {"product 1": {"price": 12}, "2fa_enabled": True, "name": "Catalog", "value": 7, "sku": "ABC-123"},
+    "traits": {"first name": "Ada"},
+    "context": {"library": {"name": "analytics.js"}},
+}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # What Segment's subscription UI writes for each of its operators (generate-fql), on every field kind.
+        ('type = "track" or type = "identify" or userId != null', True),
+        ('event = "Page Viewed" and properties.name = "Catalog"', False),
+        ('type = "track" and (event = "Page Viewed" or event = "Product Viewed")', True),
+        ('contains(event, "Viewed")', True),
+        ('!contains(event, "Viewed")', False),
+        ("properties.name != null", True),
+        ("properties.missing = null", True),
+        ("properties.2fa_enabled = true", True),
+        ("properties.2fa_enabled = false", False),
+        ('match(properties.sku, "ABC*")', True),
+        ('!match(properties.sku, "ABC*")', False),
+        ('match(properties.sku, "*123")', True),
+        ('!match(properties.sku, "*999")', True),
+        ("properties.value < 10 and properties.value >= 7", True),
+        ("properties.product\\ 1.price > 10", True),
+        ('traits.first\\ name = "Ada"', True),
+        ('context.library.name = "analytics.js"', True),
+        ('name = "Home"', False),
+    ],
+)
+def test_what_segments_subscription_ui_generates(text: str, expected: bool) -> None:
+    node = parse_filter(text)
+    assert node.matches(UI_EVENT) is expected
+    assert parse_filter(str(node)) == node  # escaped paths render back as written

@@ -10,9 +10,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from google.protobuf import struct_pb2
 from ingestion_stack import IngestionStack, inbox_rows
 from sqlalchemy import update
 
+from cxflow.v1 import ingestion_pb2
 from services.common.db import create_engine
 from services.ingestion.models import InboxMessage
 
@@ -132,7 +134,9 @@ async def test_unknown_route_and_method_are_json_errors(stack: IngestionStack, w
 
 
 async def test_malformed_and_non_object_json_are_400(stack: IngestionStack, write_key: str) -> None:
-    for body in (b"{not json", b"[]", b'"text"', b"42", b"\xff\xfe"):
+    nan = b'{"userId": "u", "traits": {"score": NaN}}'
+    too_deep = b'{"userId": "u", "traits": ' + b"[" * 5_000 + b"]" * 5_000 + b"}"
+    for body in (b"{not json", b"[]", b'"text"', b"42", b"\xff\xfe", nan, too_deep):
         response = await stack.http.post("/v1/identify", content=body, headers={**basic(write_key), "Content-Type": "application/json"})
         assert response.status_code == 400
         assert response.json()["error"]["code"] == "invalid_json"
@@ -251,3 +255,21 @@ async def test_message_ids_are_forgotten_after_the_retention_window(stack: Inges
     # Past the window the same id is a new message again.
     assert (await stack.http.post("/v1/identify", json=message, headers=basic(write_key))).status_code == 200
     assert [row.message_id for row in await inbox(stack)] == ["kept-a-while"]
+
+
+async def test_concurrent_replays_store_each_message_once(stack: IngestionStack, write_key: str) -> None:
+    # Requests arriving together share a group commit; the same messageIds in several of them are stored once.
+    batch = {"batch": [{"type": "track", "userId": "u", "event": "E", "messageId": f"c{i}"} for i in range(50)]}
+    responses = await asyncio.gather(*(stack.http.post("/v1/batch", json=batch, headers=basic(write_key)) for _ in range(10)))
+    assert all(r.status_code == 200 and r.json() == {"success": True} for r in responses)
+    assert sorted(row.message_id for row in await inbox(stack)) == sorted(f"c{i}" for i in range(50))
+    # gRPC SendEvent answers duplicate for the ids HTTP stored, and stores a new one.
+    sources = await stack.sources.ListSources(ingestion_pb2.ListSourcesRequest(), metadata=stack.as_org())
+    message = struct_pb2.Struct()
+    for message_id, duplicate in (("c7", True), ("c-new", False)):
+        message.update({"type": "track", "userId": "u", "event": "E", "messageId": message_id})
+        reply = await stack.sources.SendEvent(
+            ingestion_pb2.SendEventRequest(source_id=sources.sources[0].id, message=message), metadata=stack.as_org()
+        )
+        assert reply.duplicate is duplicate
+    assert len(await inbox(stack)) == 51

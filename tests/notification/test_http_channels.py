@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 import time
 
 import grpc
@@ -359,13 +360,17 @@ async def test_invalid_segment_calls_name_the_field(stub, metadata: Metadata, co
     assert configured.requests == []
 
 
-async def test_secrets_never_reach_logs_errors_or_responses(stub, metadata: Metadata, configured) -> None:
+async def test_secrets_never_reach_logs_errors_or_responses(
+    stub, metadata: Metadata, configured, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)  # stdlib loggers too (httpx would log request URLs)
+    await stub.SendSlack(slack_request("leak-0"), metadata=metadata)
     configured.respond(404, body=b"no_service")
     with capture_logs() as logs:
         summary = await stub.GetChannelSettings(notification_pb2.GetChannelSettingsRequest(), metadata=metadata)
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await stub.SendSlack(slack_request("leak-1"), metadata=metadata)
-    everything = repr(logs) + caught.value.details() + str(summary) + summary.SerializeToString().decode("latin-1")
+    everything = repr(logs) + caplog.text + caught.value.details() + str(summary) + summary.SerializeToString().decode("latin-1")
     for secret in ("XXXXsecretpart", WEBHOOK_SECRET, WRITE_KEY):
         assert secret not in everything
     assert list(summary.slack_webhook_names) == ["alerts"]

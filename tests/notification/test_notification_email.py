@@ -316,3 +316,32 @@ async def test_health_reports_serving(channel: grpc.aio.Channel, notification: N
     for name in ["", "cxflow.v1.NotificationService"]:
         reply = await health.Check(health_pb2.HealthCheckRequest(service=name))
         assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+class SlowMailCatcher(MailCatcher):
+    """Takes a moment over each message before accepting it, as a busy relay does."""
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # type: ignore[no-untyped-def]
+        await asyncio.sleep(0.5)
+        return await super().handle_DATA(server, session, envelope)
+
+
+async def test_a_caller_hanging_up_mid_send_does_not_make_the_retry_send_again(
+    start_service, metadata: Metadata, database_url: str
+) -> None:
+    slow = SlowMailCatcher()
+    await slow.start()
+    try:
+        server = await start_service(slow)
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
+            stub = notification_pb2_grpc.NotificationServiceStub(channel)
+            call = stub.SendEmail(email_request("run-kill/0"), metadata=metadata)
+            await asyncio.sleep(0.2)  # the SMTP conversation is under way: what a killed worker leaves behind
+            call.cancel()
+            retried = await stub.SendEmail(email_request("run-kill/0"), metadata=metadata)
+        assert retried.duplicate is True
+        assert len(slow.messages) == 1
+        [delivery] = await stored_deliveries(database_url)
+        assert (delivery.status, delivery.attempts) == ("sent", 1)
+    finally:
+        await slow.stop()

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import grpc
+import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.common.settings import Settings
@@ -22,6 +23,7 @@ async def test_module_serves_until_sigterm(tmp_path: Path, settings: Settings) -
         "CXFLOW_INTERNAL_TOKEN": settings.internal_token,
         "CXFLOW_LOG_FORMAT": "json",
         "NOTIFICATION_GRPC_PORT": "0",
+        "NOTIFICATION_HTTP_PORT": "0",
     }
     env.pop("DATABASE_URL", None)
     process = await asyncio.create_subprocess_exec(
@@ -29,13 +31,19 @@ async def test_module_serves_until_sigterm(tmp_path: Path, settings: Settings) -
     )
     try:
         assert process.stderr is not None
+        http_port = None
         async with asyncio.timeout(30):
             while True:
                 line = await process.stderr.readline()
                 assert line, "the service ended before serving"
+                if b'"http.serving"' in line:
+                    http_port = int(json.loads(line)["address"].rsplit(":", 1)[1])
                 if b'"grpc.serving"' in line:
                     port = int(json.loads(line)["address"].rsplit(":", 1)[1])
                     break
+        assert http_port, "the survey-link HTTP endpoint is served before gRPC"
+        async with httpx.AsyncClient() as client:
+            assert (await client.get(f"http://127.0.0.1:{http_port}/s/unknown-token")).status_code == 404
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
             reply = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""))
         assert reply.status == health_pb2.HealthCheckResponse.SERVING

@@ -56,6 +56,7 @@ class Stack:
     http: httpx.AsyncClient
     calls: Calls
     temporal: Client
+    grpc_target: str
 
     @property
     def workflows(self) -> ingestion_pb2_grpc.WorkflowServiceStub:
@@ -88,7 +89,7 @@ async def _stack(settings: Settings, temporal_client: Client, task_queue: str) -
         http = httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.http_port}", timeout=30)
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.grpc_port}")
         async with worker, http, channel:
-            yield Stack(settings, channel, http, calls, temporal_client)
+            yield Stack(settings, channel, http, calls, temporal_client, f"127.0.0.1:{server.grpc_port}")
     finally:
         await server.stop()
 
@@ -185,11 +186,11 @@ async def test_a_run_started_on_v1_finishes_on_v1_after_v2_is_saved(stack: Stack
 
 
 async def _list_runs(stack: Stack, expected: int, **filters: Any) -> list[ingestion_pb2.Run]:
-    """ListRuns, waiting for visibility (which trails a finished run by moments) to show `expected` runs."""
+    """ListRuns, waiting for visibility (which trails a finished run by moments) to show `expected` closed runs."""
     async with asyncio.timeout(20):
         while True:
             reply = await stack.workflows.ListRuns(ingestion_pb2.ListRunsRequest(**filters), metadata=stack.md())
-            if len(reply.runs) >= expected:
+            if len(reply.runs) >= expected and all(run.status != ingestion_pb2.RUN_STATUS_RUNNING for run in reply.runs):
                 return list(reply.runs)
             await asyncio.sleep(0.1)
 

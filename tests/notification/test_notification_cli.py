@@ -1,4 +1,4 @@
-"""`cxflow tickets ...` against the real notification service, with an organization's API token."""
+"""`cxflow tickets ...` and `cxflow channels ...` against the real notification service, with an organization's API token."""
 
 from __future__ import annotations
 
@@ -73,3 +73,46 @@ async def test_errors_are_readable_and_exit_non_zero(notification: NotificationS
     assert "NOT_FOUND" in missing.output
     bad = await cli(notification, "tickets", "list", "--status", "sleeping")
     assert bad.exit_code == 2
+
+
+async def test_channels_set_and_show_never_print_secrets(notification: NotificationServer) -> None:
+    set_result = await cli(
+        notification, "channels", "set", "--slack", "alerts=https://hooks.slack.com/services/T/B/cli-secret",
+        "--allow", "127.0.0.1", "--allow", "10.0.0.0/8", "--webhook-secret", "cli-webhook-secret",
+        "--zendesk-url", "https://acme.zendesk.com", "--zendesk-email", "a@acme.test", "--zendesk-token", "cli-zd-secret",
+    )
+    assert set_result.exit_code == 0, set_result.output
+    shown = await cli(notification, "channels", "show")
+    assert shown.exit_code == 0, shown.output
+    summary = json.loads(shown.output)
+    assert summary["slackWebhookNames"] == ["alerts"]
+    assert summary["outboundAllowList"] == ["127.0.0.1/32", "10.0.0.0/8"]
+    assert (summary["webhookSecretConfigured"], summary["zendeskConfigured"], summary["freshdeskConfigured"]) == (True, True, False)
+    for secret in ("cli-secret", "cli-webhook-secret", "cli-zd-secret"):
+        assert secret not in set_result.output + shown.output
+
+    removed = await cli(notification, "channels", "set", "--slack", "alerts=", "--clear", "zendesk")
+    assert json.loads(removed.output)["slackWebhookNames"] == []
+    bad = await cli(notification, "channels", "set", "--allow", "not-an-ip")
+    assert bad.exit_code == 1 and "INVALID_ARGUMENT" in bad.output
+
+
+async def test_surveys_create_list_and_distributions(stub, api_token_caller, notification: NotificationServer) -> None:
+    created = await cli(notification, "surveys", "create", "NPS", "https://s.example/nps?c={{ contact_id }}")
+    assert created.exit_code == 0, created.output
+    survey_id = created.output.strip()
+    assert survey_id.startswith("SV_")
+    listed = await cli(notification, "surveys", "list", "--json")
+    assert [(s["id"], s["name"]) for s in json.loads(listed.output)] == [(survey_id, "NPS")]
+
+    token_metadata, _ = api_token_caller
+    await stub.DistributeSurvey(
+        N.DistributeSurveyRequest(
+            idempotency_key="cli-d", survey_id=survey_id, contact_id="CID_1", email="zoe@example.com", run_id="r"
+        ),
+        metadata=token_metadata,
+    )
+    distributions = await cli(notification, "surveys", "distributions", "--survey", survey_id, "--json")
+    [row] = json.loads(distributions.output)
+    assert (row["contactId"], row["email"], row["opened"]) == ("CID_1", "zoe@example.com", "")
+    assert row["sent"]

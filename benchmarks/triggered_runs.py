@@ -1,0 +1,255 @@
+"""Triggered runs per second, cxflow against a bare Temporal workflow, on one dev server in one run, and the
+event-to-first-task latency at half the saturating rate.
+
+    python benchmarks/triggered_runs.py [--quick]
+        full: 1000 runs each, 20 s of paced events; --quick: 200 runs each, 6 s
+        ends with: RESULT triggered_runs ratio=<cxflow runs/s / bare runs/s> ...
+
+(a) baseline: a bare workflow that runs 3 no-op activities, started with the Temporal client.
+(b) cxflow: events POSTed to a workflow's trigger URL (the real ingestion, directory and notification services, the
+    real worker, an SMTP sink); each run loads the contact, evaluates a condition and sends two emails.
+Both use the same worker settings and keep the same number of starts in flight. A run of (b) counts as done when
+its second email reached the SMTP sink; latency is from the POST to the first email's arrival.
+Targets (issue 5): ratio >= 0.9, p50 <= 150 ms, p99 <= 1 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import grpc
+import httpx
+import structlog
+from google.protobuf import struct_pb2
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
+
+from _bare_workflow import BareThreeActivities, bare_noop
+
+from cxflow.demo import DEMO_DIRECTORY_ID, DEMO_ORGANIZATION_ID, ensure_demo
+from cxflow.mailcatcher import MailCatcher
+from cxflow.v1 import directory_pb2, directory_pb2_grpc, ingestion_pb2, ingestion_pb2_grpc
+from services.common.auth import internal_metadata
+from services.common.logging import configure_logging
+from services.common.settings import Settings
+from services.directory.server import start_directory
+from services.ingestion.server import start_ingestion
+from services.notification.server import start_notification
+from workflows.contracts import (
+    SEARCH_ATTRIBUTE_CONTACT_ID,
+    SEARCH_ATTRIBUTE_ORGANIZATION,
+    SEARCH_ATTRIBUTE_TRIGGER,
+    SEARCH_ATTRIBUTE_WORKFLOW_ID,
+    SEARCH_ATTRIBUTE_WORKFLOW_VERSION,
+)
+from workflows.worker import build_worker
+
+IN_FLIGHT = 50  # starts (or POSTs) in flight at once, for both sides
+
+BENCH_WORKFLOW = {
+    "name": "Bench",
+    "trigger": {"type": "json_event", "mappings": [{"name": "n", "path": "$.n", "type": "string"}]},
+    "contact": {"directoryId": DEMO_DIRECTORY_ID, "lookup": "extRef", "path": "$.userId"},
+    "conditions": {"all": [{"operand": "contact.embeddedData.tier", "operator": "equals", "value": "gold"}]},
+    "tasks": [
+        {"type": "email", "to": ["{{ contact.email }}"], "subject": "first {{ fields.n }}", "text": "hi {{ contact.firstName }}"},
+        {"type": "email", "to": ["{{ contact.email }}"], "subject": "second {{ fields.n }}", "text": "again"},
+    ],
+}
+
+
+class TimedMailCatcher(MailCatcher):
+    """The SMTP sink, noting when each subject arrived."""
+
+    def __init__(self) -> None:
+        super().__init__("127.0.0.1", 0)
+        self.arrived: dict[str, float] = {}
+        self.changed = asyncio.Event()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        now = time.perf_counter()
+        subject = _subject(envelope.original_content or b"")
+        self.arrived.setdefault(subject, now)
+        self.changed.set()
+        return "250 Message accepted for delivery"
+
+
+def _subject(raw: bytes) -> str:
+    for line in raw.split(b"\n"):
+        if line.lower().startswith(b"subject:"):
+            return line.split(b":", 1)[1].strip().decode()
+    return ""
+
+
+async def bounded(count: int, start_one: Any) -> None:
+    semaphore = asyncio.Semaphore(IN_FLIGHT)
+
+    async def one(index: int) -> None:
+        async with semaphore:
+            await start_one(index)
+
+    await asyncio.gather(*(one(index) for index in range(count)))
+
+
+async def bare_runs_per_second(client: Client, runs: int) -> float:
+    task_queue = f"bench-bare-{uuid.uuid4()}"
+    handles: list[Any] = []
+    async with Worker(client, task_queue=task_queue, workflows=[BareThreeActivities], activities=[bare_noop]):
+        began = time.perf_counter()
+
+        async def start(index: int) -> None:
+            handles.append(await client.start_workflow(BareThreeActivities.run, index, id=f"bare-{uuid.uuid4()}", task_queue=task_queue))
+
+        await bounded(runs, start)
+        await asyncio.gather(*(handle.result() for handle in handles))
+        return runs / (time.perf_counter() - began)
+
+
+async def wait_for_subjects(catcher: TimedMailCatcher, subjects: list[str], timeout: float) -> None:
+    async with asyncio.timeout(timeout):
+        while not all(subject in catcher.arrived for subject in subjects):
+            catcher.changed.clear()
+            await catcher.changed.wait()
+
+
+async def cxflow_runs_per_second(http: httpx.AsyncClient, url: str, token: str, catcher: TimedMailCatcher, runs: int, tag: str) -> float:
+    began = time.perf_counter()
+
+    async def post(index: int) -> None:
+        reply = await http.post(url, json={"userId": "u-bench", "n": f"{tag}-{index}", "messageId": f"{tag}-{index}"},
+                                headers={"X-API-TOKEN": token})
+        reply.raise_for_status()
+
+    await bounded(runs, post)
+    await wait_for_subjects(catcher, [f"second {tag}-{index}" for index in range(runs)], timeout=600)
+    return runs / (time.perf_counter() - began)
+
+
+async def paced_latencies(http: httpx.AsyncClient, url: str, token: str, catcher: TimedMailCatcher, rate: float, seconds: float) -> list[float]:
+    count = max(1, int(rate * seconds))
+    sent: dict[str, float] = {}
+    tasks = []
+
+    async def post(name: str) -> None:
+        sent[f"first {name}"] = time.perf_counter()
+        reply = await http.post(url, json={"userId": "u-bench", "n": name, "messageId": name}, headers={"X-API-TOKEN": token})
+        reply.raise_for_status()
+
+    began = time.perf_counter()
+    for index in range(count):
+        await asyncio.sleep(max(0.0, began + index / rate - time.perf_counter()))
+        tasks.append(asyncio.create_task(post(f"paced-{index}")))
+    await asyncio.gather(*tasks)
+    await wait_for_subjects(catcher, list(sent), timeout=300)
+    return sorted(catcher.arrived[subject] - at for subject, at in sent.items())
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    return values[min(len(values) - 1, round(fraction * (len(values) - 1)))]
+
+
+async def main(quick: bool) -> None:
+    runs = 200 if quick else 1000
+    paced_seconds = 6.0 if quick else 20.0
+    configure_logging("WARNING", "json", service="benchmark")
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(Path(sys.executable).parent / "temporal"),
+        search_attributes=[],
+        dev_server_extra_args=[
+            "--search-attribute", f"{SEARCH_ATTRIBUTE_WORKFLOW_ID}=Keyword",
+            "--search-attribute", f"{SEARCH_ATTRIBUTE_WORKFLOW_VERSION}=Int",
+            "--search-attribute", f"{SEARCH_ATTRIBUTE_CONTACT_ID}=Keyword",
+            "--search-attribute", f"{SEARCH_ATTRIBUTE_TRIGGER}=Keyword",
+            "--search-attribute", f"{SEARCH_ATTRIBUTE_ORGANIZATION}=Keyword",
+        ],
+    )
+    catcher = TimedMailCatcher()
+    await catcher.start()
+    with tempfile.TemporaryDirectory() as data_dir:
+        task_queue = f"bench-cxflow-{uuid.uuid4()}"
+        ports = [0, 0, 0, 0]
+        settings = Settings(
+            data_dir=Path(data_dir), internal_token="cxi_bench-internal-token-0123456789", log_format="json", log_level="WARNING",
+            temporal_task_queue=task_queue, smtp_host="127.0.0.1", smtp_port=catcher.port,
+            ingestion_http_port=ports[0], ingestion_grpc_port=ports[1], directory_grpc_port=ports[2], notification_grpc_port=ports[3],
+            notification_http_port=0,
+        )  # fmt: skip
+        directory = await start_directory(settings)
+        settings = settings.with_overrides(directory_grpc_target=f"127.0.0.1:{directory.grpc_port}")
+        notification = await start_notification(settings)
+        settings = settings.with_overrides(notification_grpc_target=f"127.0.0.1:{notification.grpc_port}")
+        ingestion = await start_ingestion(settings, temporal_client=env.client)
+        settings = settings.with_overrides(
+            ingestion_grpc_target=f"127.0.0.1:{ingestion.grpc_port}", public_url=f"http://127.0.0.1:{ingestion.http_port}"
+        )
+        directory_channel = grpc.aio.insecure_channel(settings.directory_grpc_target)
+        notification_channel = grpc.aio.insecure_channel(settings.notification_grpc_target)
+        worker = build_worker(env.client, task_queue=task_queue, directory_channel=directory_channel,
+                              notification_channel=notification_channel, internal_token=settings.internal_token)  # fmt: skip
+        worker_task = asyncio.create_task(worker.run())
+        try:
+            credentials = await ensure_demo(settings)
+            metadata = internal_metadata(settings.internal_token, DEMO_ORGANIZATION_ID)
+            embedded = struct_pb2.Struct()
+            embedded.update({"tier": "gold"})
+            await directory_pb2_grpc.DirectoryServiceStub(directory_channel).UpsertContact(
+                directory_pb2.UpsertContactRequest(
+                    directory_id=DEMO_DIRECTORY_ID,
+                    contact=directory_pb2.ContactInput(first_name="Bea", email="bea@example.com", ext_ref="u-bench", embedded_data=embedded),
+                ),
+                metadata=metadata,
+            )
+            spec = struct_pb2.Struct()
+            spec.update(BENCH_WORKFLOW)
+            async with grpc.aio.insecure_channel(settings.ingestion_grpc_target) as channel:
+                created = await ingestion_pb2_grpc.WorkflowServiceStub(channel).CreateWorkflow(
+                    ingestion_pb2.CreateWorkflowRequest(spec=spec), metadata=metadata
+                )
+            url = f"{settings.public_url}/triggers/{created.id}"
+            limits = httpx.Limits(max_connections=IN_FLIGHT * 2, max_keepalive_connections=IN_FLIGHT * 2)
+            async with httpx.AsyncClient(timeout=60, limits=limits) as http:
+                # Warm both paths (connections, caches, the sandbox's imports) before timing anything.
+                await bare_runs_per_second(env.client, 20)
+                await cxflow_runs_per_second(http, url, credentials.api_token, catcher, 20, "warm")
+
+                bare = await bare_runs_per_second(env.client, runs)
+                ours = await cxflow_runs_per_second(http, url, credentials.api_token, catcher, runs, "load")
+                latencies = await paced_latencies(http, url, credentials.api_token, catcher, ours / 2, paced_seconds)
+        finally:
+            await worker.shutdown()
+            await asyncio.gather(worker_task, return_exceptions=True)
+            await directory_channel.close()
+            await notification_channel.close()
+            await ingestion.stop()
+            await notification.stop()
+            await directory.stop()
+            await catcher.stop()
+            await env.shutdown()
+
+    p50, p99 = percentile(latencies, 0.50) * 1000, percentile(latencies, 0.99) * 1000
+    print(f"bare Temporal (3 no-op activities): {bare:.1f} runs/s over {runs} runs")
+    print(f"cxflow (trigger URL, load contact, condition, 2 emails): {ours:.1f} runs/s over {runs} runs")
+    print(f"event -> first email at {ours / 2:.1f} events/s for {paced_seconds:.0f} s ({len(latencies)} events): "
+          f"p50 {p50:.0f} ms, p99 {p99:.0f} ms")  # fmt: skip
+    print(
+        f"RESULT triggered_runs ratio={ours / bare:.2f} runs_per_s={ours:.1f} baseline_runs_per_s={bare:.1f} "
+        f"p50_ms={p50:.0f} p99_ms={p99:.0f} runs={runs}"
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, under a minute")
+    asyncio.run(main(parser.parse_args().quick))
