@@ -29,11 +29,7 @@ bench: install
 protos: install
 	$(BIN)/python scripts/generate_protos.py
 
-check-# Runs every benchmark script and writes benchmarks/REPORT.md and the README's performance section.
-bench: install
-	$(BIN)/python benchmarks/report.py $(BENCH_ARGS)
-
-protos: install
+check-protos: install
 	$(BIN)/python scripts/generate_protos.py --check
 
 clean:
