@@ -1,6 +1,6 @@
 """Evaluates a workflow's conditions (nested all/any groups of comparisons) against a run's data, deterministically.
 
-Pure functions over plain data (stdlib only), shared by TriggeredRun and DryRun. The document shape:
+Pure functions over plain data (stdlib, and RE2 for "matches"), shared by TriggeredRun and DryRun. The document shape:
 
     {"all": [                                    # or "any"; groups nest
         {"operand": "contact.embeddedData.tier", "operator": "equals", "value": "gold"},
@@ -11,6 +11,8 @@ Pure functions over plain data (stdlib only), shared by TriggeredRun and DryRun.
 Type rules follow Qualtrics: when both sides read as numbers ("42", 42.0) they compare as numbers;
 otherwise as text, case-sensitively unless the condition says "ignoreCase": true. A missing operand
 reads as empty text. Ordering operators (gt, gte, lt, lte) are false unless both sides are numbers.
+"matches" runs the tenant's pattern with RE2, in time linear in the subject: RE2 syntax (no backreferences or
+lookarounds); a pattern RE2 refuses matches nothing.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import re2
 
 from workflows.contracts import MAX_REGEX_LENGTH
 
@@ -132,10 +136,18 @@ def _matches(left: Any, pattern: Any, ignore_case: bool) -> bool:
     if not isinstance(pattern, str) or len(pattern) > MAX_REGEX_LENGTH:
         return False
     try:
-        compiled = re.compile(pattern, re.IGNORECASE if ignore_case else 0)
-    except re.error:
+        compiled = compile_pattern(pattern, ignore_case=ignore_case)
+    except re2.error:
         return False
     return compiled.search(as_text(left)[:MAX_MATCH_SUBJECT]) is not None
+
+
+def compile_pattern(pattern: str, *, ignore_case: bool = False) -> Any:
+    """A tenant's regular expression compiled by RE2; raises re2.error when RE2 refuses it."""
+    options = re2.Options()
+    options.case_sensitive = not ignore_case
+    options.log_errors = False
+    return re2.compile(pattern, options)
 
 
 def compare(operator: str, left: Any, right: Any = None, *, ignore_case: bool = False) -> bool:

@@ -152,11 +152,12 @@ class DryRunResult:
 _UNSAFE_ID_CHARS = re.compile(r"[^A-Za-z0-9_.:@\-]")
 
 
-def run_workflow_id(workflow_id: str, event_id: str) -> str:
-    """The Temporal workflow id of the run that (workflow, event) starts: a pure function of both,
-    so a redelivered event maps to the same id and starts nothing new."""
+def run_workflow_id(organization_id: str, workflow_id: str, event_id: str) -> str:
+    """The Temporal workflow id of the run that (organization, workflow, event) starts: a pure function of the three,
+    so a redelivered event maps to the same id and starts nothing new, while another organization that reuses the
+    workflow id (ids are chosen per organization) never collides with it."""
     readable = _UNSAFE_ID_CHARS.sub("_", event_id)[:64]
-    digest = hashlib.sha256(f"{workflow_id}\x00{event_id}".encode()).hexdigest()[:16]
+    digest = hashlib.sha256(f"{organization_id}\x00{workflow_id}\x00{event_id}".encode()).hexdigest()[:16]
     return f"run-{workflow_id}-{readable}-{digest}"
 
 

@@ -45,13 +45,16 @@ with workflow.unsafe.imports_passed_through():
 CONTACT_ID_ATTRIBUTE = SearchAttributeKey.for_keyword(SEARCH_ATTRIBUTE_CONTACT_ID)
 TASK_FAILED = "TaskFailed"
 
+# Loading the contact is retried like a task: no attempt cap, bounded by the run's task retry window, so a
+# directory outage shorter than the window delays the run instead of failing it. Only "no such contact" is final.
 LOAD_CONTACT_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
     maximum_interval=timedelta(seconds=30),
-    maximum_attempts=10,
     non_retryable_error_types=[CONTACT_NOT_FOUND, AMBIGUOUS_CONTACT],
 )
+# Past this backoff the worker asks the server for a timer instead of sleeping inside the workflow task.
+LOAD_CONTACT_LOCAL_RETRY_THRESHOLD = timedelta(minutes=1)
 COUNT_RUNS_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10), maximum_attempts=20)
 
 
@@ -165,7 +168,7 @@ class TriggeredRunWorkflow:
             contact_id=self._contact_id,
             directory_id=input.contact.directory_id if input.contact else "",
         )
-        retry = TASK_RETRIES.get(str(spec.get("retry", DEFAULT_RETRY_SETTING)), TASK_RETRIES[DEFAULT_RETRY_SETTING])
+        retry = task_retry(spec)
         stop_on_failure = spec.get("onFailure", DEFAULT_ON_FAILURE) == "stop"
         stopped = False
         for index, task in enumerate(spec.get("tasks", [])):
@@ -359,7 +362,9 @@ async def load_contact(input: TriggeredRunInput) -> tuple[ContactDetails | None,
             LoadContactInput(organization_id=input.organization_id, contact=input.contact),
             activity_id="load-contact",
             start_to_close_timeout=timedelta(seconds=10),
+            schedule_to_close_timeout=task_retry(input.workflow.spec).window,
             retry_policy=LOAD_CONTACT_RETRY,
+            local_retry_threshold=LOAD_CONTACT_LOCAL_RETRY_THRESHOLD,
         )
     except (ActivityError, ApplicationError) as err:
         # A local activity's final failure may arrive as the ApplicationError itself, not wrapped.
@@ -370,6 +375,11 @@ async def load_contact(input: TriggeredRunInput) -> tuple[ContactDetails | None,
             return None, f"{cause.type}: {cause.message}"
         raise
     return contact, ""
+
+
+def task_retry(spec: dict[str, Any]) -> TaskRetry:
+    """The workflow's retry setting (24h by default)."""
+    return TASK_RETRIES.get(str(spec.get("retry", DEFAULT_RETRY_SETTING)), TASK_RETRIES[DEFAULT_RETRY_SETTING])
 
 
 def _notify_owners(spec: dict[str, Any]) -> bool:

@@ -95,6 +95,8 @@ def workflows_apply(
             if _same_definition(_plain(existing.spec), spec, existing.enabled):
                 workflow, action = existing, "unchanged"
             else:
+                # A file without `enabled` keeps the workflow's current state (a disabled workflow stays disabled).
+                spec.setdefault("enabled", existing.enabled)
                 workflow = _stub_call("UpdateWorkflow", ingestion_pb2.UpdateWorkflowRequest(workflow_id=workflow_id, spec=_struct(spec)))
                 action = "updated"
         else:

@@ -411,7 +411,7 @@ class TransactionInput(_message.Message):
     def __init__(self, contact_id: _Optional[str] = ..., mailing_list_id: _Optional[str] = ..., transaction_date: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., data: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
 
 class CreateTransactionsRequest(_message.Message):
-    __slots__ = ("directory_id", "transactions")
+    __slots__ = ("directory_id", "transactions", "idempotent")
     class TransactionsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -421,9 +421,11 @@ class CreateTransactionsRequest(_message.Message):
         def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[TransactionInput, _Mapping]] = ...) -> None: ...
     DIRECTORY_ID_FIELD_NUMBER: _ClassVar[int]
     TRANSACTIONS_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENT_FIELD_NUMBER: _ClassVar[int]
     directory_id: str
     transactions: _containers.MessageMap[str, TransactionInput]
-    def __init__(self, directory_id: _Optional[str] = ..., transactions: _Optional[_Mapping[str, TransactionInput]] = ...) -> None: ...
+    idempotent: bool
+    def __init__(self, directory_id: _Optional[str] = ..., transactions: _Optional[_Mapping[str, TransactionInput]] = ..., idempotent: _Optional[bool] = ...) -> None: ...
 
 class TransactionError(_message.Message):
     __slots__ = ("code", "message", "field")

@@ -120,7 +120,11 @@ class Transaction(Base):
     """One transaction of a contact (Qualtrics: a transaction in a transaction batch), with its data fields."""
 
     __tablename__ = "transactions"
-    __table_args__ = (Index("ix_transactions_contact_date", "contact_id", "transaction_date", "seq"),)
+    __table_args__ = (
+        Index("ix_transactions_contact_date", "contact_id", "transaction_date", "seq"),
+        # The client key of an idempotent create: a repeat answers the stored id (directories belong to one organization).
+        Index("ux_transactions_directory_client_key", "directory_id", "client_key", unique=True),
+    )
 
     # The insertion order: the tie-break between transactions of the same date ("latest" and newest-first lists).
     seq: Mapped[int] = mapped_column(AutoIncrementId, primary_key=True, autoincrement=True)
@@ -131,6 +135,7 @@ class Transaction(Base):
     transaction_date: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    client_key: Mapped[str | None] = mapped_column(String(255), nullable=True, default=None)
 
 
 class Segment(Base):

@@ -298,8 +298,10 @@ class DirectoryServicer(directory_pb2_grpc.DirectoryServiceServicer):
         organization_id = current_organization()
         outcome = await self._sessions.run(
             lambda session: TransactionRepository(session, organization_id, self._clock).create_transactions(
-                directory_id, entries, rejected
-            )
+                directory_id, entries, rejected, idempotent=request.idempotent
+            ),
+            # An idempotent key created concurrently fails the unique index: the retry answers the stored id.
+            attempts=3 if request.idempotent else 1,
         )
         self._on_membership_events()
         return directory_pb2.CreateTransactionsResponse(

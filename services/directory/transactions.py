@@ -25,6 +25,7 @@ from services.directory.repository import DirectoryRepository, PageOf
 from services.directory.segment_rules import Condition, json_condition, json_member, null_safe
 
 MAX_BATCH = 1000
+MAX_CLIENT_KEY = 255  # the stored length of an idempotency key
 
 
 @dataclass(frozen=True)
@@ -93,11 +94,27 @@ class TransactionRepository:
         self._directories = DirectoryRepository(session, organization_id, clock)
 
     async def create_transactions(
-        self, directory_id: str, entries: Mapping[str, TransactionEntry], rejected: Mapping[str, EntryError]
+        self,
+        directory_id: str,
+        entries: Mapping[str, TransactionEntry],
+        rejected: Mapping[str, EntryError],
+        *,
+        idempotent: bool = False,
     ) -> BatchOutcome:
-        """Creates the entries whose contact and list exist in the directory; the others are answered with an error."""
+        """Creates the entries whose contact and list exist in the directory; the others are answered with an error.
+
+        When idempotent, a client key already stored for this directory is answered with its transaction's id and
+        not created again; a concurrent create of the same key fails the unique index (the caller retries)."""
         await self._directories.directory(directory_id)
         errors = dict(rejected)
+        created: dict[str, str] = {}
+        if idempotent:
+            entries = dict(entries)
+            for key in [key for key in entries if len(key) > MAX_CLIENT_KEY]:
+                del entries[key]
+                errors[key] = EntryError("invalid_argument", f"transactions: client key longer than {MAX_CLIENT_KEY} characters", "transactions")
+            created.update(await self._stored_keys(directory_id, list(entries)))
+            entries = {key: entry for key, entry in entries.items() if key not in created}
         contact_ids = {entry.contact_id for entry in entries.values()}
         list_ids = {entry.mailing_list_id for entry in entries.values()}
         known_contacts = await self._directories.existing_contacts(directory_id, list(contact_ids))
@@ -110,7 +127,6 @@ class TransactionRepository:
             .scalars()
             .all()
         ) if list_ids else set()
-        created: dict[str, str] = {}
         rows: list[Transaction] = []
         now = utc_now()
         for key, entry in sorted(entries.items()):
@@ -130,6 +146,7 @@ class TransactionRepository:
                     transaction_date=entry.transaction_date,
                     data=entry.data,
                     created_at=now,
+                    client_key=key if idempotent else None,
                 )
             )
             created[key] = transaction_id
@@ -140,6 +157,17 @@ class TransactionRepository:
                 directory_id, sorted({row.contact_id for row in rows})
             )
         return BatchOutcome(created=created, errors=errors)
+
+    async def _stored_keys(self, directory_id: str, keys: list[str]) -> dict[str, str]:
+        """Client key -> transaction id of the keys this directory already holds."""
+        if not keys:
+            return {}
+        found = await self._session.execute(
+            select(Transaction.client_key, Transaction.id).where(
+                Transaction.directory_id == directory_id, Transaction.client_key.in_(keys)
+            )
+        )
+        return {key: transaction_id for key, transaction_id in found.all() if key is not None}
 
     async def list_transactions(
         self,

@@ -37,10 +37,13 @@ async def start_capture(session: AsyncSession, workflow_id: str, organization_id
     return capture
 
 
-async def read_capture(session: AsyncSession, workflow_id: str) -> tuple[TriggerCapture | None, list[CapturedEvent]]:
+async def read_capture(
+    session: AsyncSession, workflow_id: str, organization_id: str
+) -> tuple[TriggerCapture | None, list[CapturedEvent]]:
+    """The organization's capture of the workflow and its events; another organization's capture is not there."""
     repository = IngestionRepository(session)
     capture = await repository.get_capture(workflow_id)
-    if capture is None:
+    if capture is None or capture.organization_id != organization_id:
         return None, []
     return capture, list(await repository.captured_events(workflow_id))
 

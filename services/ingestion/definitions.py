@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import re2
 from jinja2 import TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -222,7 +223,8 @@ def _parse_definition(spec: Any) -> WorkflowDefinition:
     on_failure = _choice(spec.get("onFailure"), "spec.onFailure", ON_FAILURE_SETTINGS, DEFAULT_ON_FAILURE)
     frequency_cap = None
     if spec.get("frequencyCap") is not None:
-        frequency_cap = _frequency_cap(spec["frequencyCap"], has_contact)
+        knows_contact_id = load_contact or contact is None or contact.lookup == "contactId"
+        frequency_cap = _frequency_cap(spec["frequencyCap"], has_contact, knows_contact_id)
     owners = _owners(spec.get("owners"))
     notify = _boolean(spec.get("notifyOwnersOnFailure"), "spec.notifyOwnersOnFailure", bool(owners))
     if notify and not owners:
@@ -294,11 +296,16 @@ def _choice(value: Any, path: str, allowed: tuple[str, ...], default: str) -> st
     return value
 
 
-def _frequency_cap(value: Any, has_contact: bool) -> FrequencyCap:
+def _frequency_cap(value: Any, has_contact: bool, knows_contact_id: bool) -> FrequencyCap:
     node = _object(value, "spec.frequencyCap")
     _unknown_keys(node, {"count", "period"}, "spec.frequencyCap")
     if not has_contact:
         raise InvalidDefinition("spec.frequencyCap", "caps runs per contact: the workflow needs spec.contact")
+    if not knows_contact_id:
+        # Without loading the contact, a run knows its contact id only when the lookup is by id.
+        raise InvalidDefinition(
+            "spec.frequencyCap", "caps runs per contact: set loadContact, or look the contact up by contactId"
+        )
     count = node.get("count")
     if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_FREQUENCY_CAP:
         raise InvalidDefinition("spec.frequencyCap.count", f"must be a whole number from 1 to {MAX_FREQUENCY_CAP}")
@@ -382,9 +389,9 @@ def _check_comparison(node: dict[str, Any], path: str) -> None:
         if not isinstance(value, str) or len(value) > MAX_REGEX_LENGTH:
             raise InvalidDefinition(f"{path}.value", f"must be a regular expression of at most {MAX_REGEX_LENGTH} characters")
         try:
-            re.compile(value)
-        except re.error as exc:
-            raise InvalidDefinition(f"{path}.value", f"invalid regular expression: {exc}") from None
+            re2.compile(value)  # the engine the run matches with (linear time): what it refuses is refused here
+        except re2.error as exc:
+            raise InvalidDefinition(f"{path}.value", f"invalid regular expression (RE2 syntax): {exc}") from None
 
 
 def _is_scalar(value: Any) -> bool:

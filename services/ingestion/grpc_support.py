@@ -1,4 +1,5 @@
-"""Small pieces every ingestion gRPC servicer shares: timestamps, page tokens, create-once inserts, ownership checks."""
+"""Small pieces every ingestion gRPC servicer shares: timestamps, Struct documents, page tokens, create-once inserts,
+ownership checks."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from google.protobuf import timestamp_pb2
+from google.protobuf import json_format, struct_pb2, timestamp_pb2
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,6 +22,27 @@ def timestamp(moment: datetime) -> timestamp_pb2.Timestamp:
     stamp = timestamp_pb2.Timestamp()
     stamp.FromDatetime(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
     return stamp
+
+
+def struct_document(struct: struct_pb2.Struct, field: str) -> dict[str, Any]:
+    """A Struct as JSON, whole numbers as ints (a Struct holds every number as a double: 3 arrives as 3.0).
+
+    A Struct may carry NaN or Infinity, which JSON (and so the database) cannot hold: refused.
+    """
+    try:
+        return _whole_numbers_as_ints(json_format.MessageToDict(struct))
+    except ValueError:
+        raise InvalidIngestionRequest(field, "numbers must be finite (no NaN or Infinity)") from None
+
+
+def _whole_numbers_as_ints(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    if isinstance(value, dict):
+        return {key: _whole_numbers_as_ints(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_whole_numbers_as_ints(item) for item in value]
+    return value
 
 
 def page_bounds(page: common_pb2.PageRequest) -> tuple[str, int]:

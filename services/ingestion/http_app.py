@@ -237,7 +237,7 @@ def _add_trigger_routes(
         organization_id = await token_organization(request, token_resolver)
         workflow = await _owned_workflow(sessions, workflow_id, organization_id)
         async with sessions() as session:
-            capture, events = await read_capture(session, workflow.id)
+            capture, events = await read_capture(session, workflow.id, organization_id)
         if capture is None:
             raise CaptureNotFound(workflow.id)
         return JSONResponse(_capture_body(workflow.id, capture, events))

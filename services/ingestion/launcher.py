@@ -76,7 +76,7 @@ class RunLauncher:
     async def start_run(self, run_input: TriggeredRunInput) -> LaunchedRun:
         """Starts the run under an id derived from (workflow, event); a second start of the same pair is a no-op."""
         snapshot = run_input.workflow
-        temporal_id = run_workflow_id(snapshot.workflow_id, run_input.event_id)
+        temporal_id = run_workflow_id(run_input.organization_id, snapshot.workflow_id, run_input.event_id)
         summary = f"{snapshot.name} v{snapshot.version} for event {run_input.event_id}"
         try:
             handle = await self._client.start_workflow(

@@ -157,12 +157,11 @@ class InboxProcessor:
     async def process_due(self) -> int:
         """Processes the pending rows that are due; returns how many were handled.
 
-        One pass reads each source's subscriptions once and settles its successes with one UPDATE: most events
-        match nothing or a quick action, and per-row round trips would otherwise dominate."""
+        One pass reads each source's subscriptions once. Each row is settled as soon as it succeeds, so a pass
+        cut short (a crash, a stop) never runs an already handled message again."""
         async with self._sessions() as session:
             rows = await IngestionRepository(session).due_inbox_messages(_utc_now(), BATCH_SIZE)
         routes: dict[tuple[str, str], tuple[list[SubscriptionRule], dict[str, Any]]] = {}
-        processed: dict[int, list[int]] = {}  # attempts -> row ids
         for row in rows:
             key = (row.organization_id, row.source_id)
             with structlog.contextvars.bound_contextvars(org=row.organization_id, event_id=row.message_id):
@@ -173,12 +172,10 @@ class InboxProcessor:
                 except Exception as exc:  # noqa: BLE001 - every failure is recorded on the row, none stops the loop
                     await self._record_failure(row, exc)
                     continue
-            processed.setdefault(row.attempts + 1, []).append(row.id)
-        if processed:
             async with self._sessions() as session:
-                repository = IngestionRepository(session)
-                for attempts, ids in processed.items():
-                    await repository.settle_inbox_messages(ids, status="processed", attempts=attempts, error="", processed_at=_utc_now())
+                await IngestionRepository(session).settle_inbox_messages(
+                    [row.id], status="processed", attempts=row.attempts + 1, error="", processed_at=_utc_now()
+                )
                 await session.commit()
         return len(rows)
 
@@ -240,7 +237,10 @@ class InboxProcessor:
         if fields.data:
             transaction.data.CopyFrom(_struct(fields.data))
         reply = await self._directory.CreateTransactions(
-            directory_pb2.CreateTransactionsRequest(directory_id=rule.directory_id, transactions={row.message_id: transaction}),
+            # The messageId is an idempotency key: a retried message answers the transaction it already added.
+            directory_pb2.CreateTransactionsRequest(
+                directory_id=rule.directory_id, transactions={row.message_id: transaction}, idempotent=True
+            ),
             metadata=metadata,
             timeout=30,
         )

@@ -95,6 +95,11 @@ class IngestionRepository:
         self.session.add(capture)
         return capture
 
+    async def delete_capture(self, workflow_id: str) -> None:
+        """Forgets the workflow's capture and its events (the workflow is being deleted)."""
+        await self.session.execute(delete(CapturedEvent).where(CapturedEvent.workflow_id == workflow_id))
+        await self.session.execute(delete(TriggerCapture).where(TriggerCapture.workflow_id == workflow_id))
+
     async def get_capture(self, workflow_id: str) -> TriggerCapture | None:
         return await self.session.get(TriggerCapture, workflow_id)
 

@@ -11,7 +11,7 @@ from google.protobuf import json_format, struct_pb2
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cxflow.v1 import ingestion_pb2, ingestion_pb2_grpc
-from services.common.auth import current_organization, hash_token
+from services.common.auth import current_organization, hash_token, require_internal
 from services.ingestion.automapping import propose_mappings
 from services.ingestion.captures import read_capture, start_capture
 from services.ingestion.errors import (
@@ -22,7 +22,7 @@ from services.ingestion.errors import (
     SubscriptionNotFound,
     WorkflowNotFound,
 )
-from services.ingestion.grpc_support import create_once, next_page_token, own, page_bounds, timestamp
+from services.ingestion.grpc_support import create_once, next_page_token, own, page_bounds, struct_document, timestamp
 from services.ingestion.ids import SOURCE_PREFIX, SUBSCRIPTION_PREFIX, check_chosen_id, new_id
 from services.ingestion.intake import InboxWriter
 from services.ingestion.membership import MembershipRouter, membership_event
@@ -53,7 +53,7 @@ class IngestionServicer(ingestion_pb2_grpc.IngestionServiceServicer):
 
     async def SendEvent(self, request: ingestion_pb2.SendEventRequest, context: Any) -> ingestion_pb2.SendEventResponse:
         organization_id = current_organization()
-        message = _document(request.message, "message")
+        message = struct_document(request.message, "message")
         message_type = message.get("type")
         if message_type not in MESSAGE_TYPES:
             raise InvalidIngestionRequest("message.type", f"must be one of {', '.join(MESSAGE_TYPES)}")
@@ -66,10 +66,10 @@ class IngestionServicer(ingestion_pb2_grpc.IngestionServiceServicer):
 
     async def SendBatch(self, request: ingestion_pb2.SendBatchRequest, context: Any) -> ingestion_pb2.SendBatchResponse:
         organization_id = current_organization()
-        body: dict[str, Any] = {"batch": [_document(m, f"messages[{i}]") for i, m in enumerate(request.messages)]}
+        body: dict[str, Any] = {"batch": [struct_document(m, f"messages[{i}]") for i, m in enumerate(request.messages)]}
         for key in ("context", "integrations"):
             if request.HasField(key):
-                body[key] = _document(getattr(request, key), key)
+                body[key] = struct_document(getattr(request, key), key)
         received_at = datetime.now(UTC)
         if len(json.dumps(body, separators=(",", ":")).encode()) > MAX_BATCH_BYTES:
             raise PayloadTooLarge(f"a batch may be at most {MAX_BATCH_BYTES // 1024} KB")
@@ -222,30 +222,23 @@ class IngestionServicer(ingestion_pb2_grpc.IngestionServiceServicer):
             workflow = await IngestionRepository(session).get_workflow(request.workflow_id)
             if workflow is None or workflow.organization_id != organization_id:
                 raise WorkflowNotFound(request.workflow_id)
-            capture, events = await read_capture(session, workflow.id)
+            capture, events = await read_capture(session, workflow.id, organization_id)
         if capture is None:
             raise CaptureNotFound(workflow.id)
         return _capture_reply(capture, events)
 
     async def ProposeMappings(self, request: ingestion_pb2.ProposeMappingsRequest, context: Any) -> ingestion_pb2.ProposeMappingsResponse:
         current_organization()  # any organization may ask; nothing of theirs is read
-        proposals = propose_mappings(_document(request.sample, "sample"))
+        proposals = propose_mappings(struct_document(request.sample, "sample"))
         return ingestion_pb2.ProposeMappingsResponse(mappings=[ingestion_pb2.FieldMapping(**p) for p in proposals])
 
     async def PublishMembershipEvent(
         self, request: ingestion_pb2.PublishMembershipEventRequest, context: Any
     ) -> ingestion_pb2.PublishMembershipEventResponse:
+        require_internal()  # only the directory (its internal token) publishes membership changes, never an API token
         organization_id = current_organization()
         outcome = await self._membership.publish(organization_id, membership_event(request.event))
         return ingestion_pb2.PublishMembershipEventResponse(duplicate=outcome.duplicate, started_workflow_ids=outcome.started_workflow_ids)
-
-
-def _document(struct: struct_pb2.Struct, field: str) -> dict[str, Any]:
-    """A Struct as JSON; a Struct may carry NaN or Infinity, which JSON (and so the inbox) cannot hold."""
-    try:
-        return json_format.MessageToDict(struct)
-    except ValueError:
-        raise InvalidIngestionRequest(field, "numbers must be finite (no NaN or Infinity)") from None
 
 
 def _mapping_documents(mappings: Any) -> list[dict[str, Any]]:

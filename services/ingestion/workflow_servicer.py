@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from google.protobuf import json_format, struct_pb2
+from google.protobuf import struct_pb2
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowFailureError
@@ -16,7 +16,7 @@ from services.common.auth import current_organization
 from services.common.errors import FailedPrecondition, InvalidArgument, Unavailable
 from services.ingestion.definitions import SEGMENT_MEMBERSHIP_TRIGGER, parse_definition
 from services.ingestion.errors import WorkflowNotFound
-from services.ingestion.grpc_support import create_once, next_page_token, own, page_bounds, timestamp
+from services.ingestion.grpc_support import create_once, next_page_token, own, page_bounds, struct_document, timestamp
 from services.ingestion.ids import WORKFLOW_PREFIX, check_chosen_id, new_id
 from services.ingestion.launcher import json_event_run_input
 from services.ingestion.models import Workflow, WorkflowVersion
@@ -78,7 +78,7 @@ class WorkflowServicer(ingestion_pb2_grpc.WorkflowServiceServicer):
 
     async def CreateWorkflow(self, request: ingestion_pb2.CreateWorkflowRequest, context: Any) -> ingestion_pb2.Workflow:
         organization_id = current_organization()
-        spec = json_format.MessageToDict(request.spec)
+        spec = struct_document(request.spec, "spec")
         definition = parse_definition(spec)
         async with self._sessions() as session:
             repository = IngestionRepository(session)
@@ -128,7 +128,7 @@ class WorkflowServicer(ingestion_pb2_grpc.WorkflowServiceServicer):
 
     async def UpdateWorkflow(self, request: ingestion_pb2.UpdateWorkflowRequest, context: Any) -> ingestion_pb2.Workflow:
         organization_id = current_organization()
-        spec = json_format.MessageToDict(request.spec)
+        spec = struct_document(request.spec, "spec")
         definition = parse_definition(spec)
         async with self._sessions() as session:
             row = await self._own_workflow(session, organization_id, request.workflow_id, for_update=True)
@@ -166,6 +166,8 @@ class WorkflowServicer(ingestion_pb2_grpc.WorkflowServiceServicer):
         async with self._sessions() as session:
             row = await self._own_workflow(session, organization_id, request.workflow_id)
             await session.execute(delete(WorkflowVersion).where(WorkflowVersion.workflow_id == row.id))
+            # The id may be chosen again, by any organization: nothing captured for this workflow may outlive it.
+            await IngestionRepository(session).delete_capture(row.id)
             await session.delete(row)
             await session.commit()
         return ingestion_pb2.DeleteWorkflowResponse()
@@ -257,12 +259,12 @@ class WorkflowServicer(ingestion_pb2_grpc.WorkflowServiceServicer):
             async with self._sessions() as session:
                 workflow = snapshot(await self._own_workflow(session, organization_id, request.workflow_id))
         elif request.HasField("spec"):
-            spec = json_format.MessageToDict(request.spec)
+            spec = struct_document(request.spec, "spec")
             definition = parse_definition(spec)
             workflow = WorkflowSnapshot(workflow_id="WF_dryrun", version=0, name=definition.name, spec=spec)
         else:
             raise InvalidArgument("workflow_id: give a workflow_id or a spec", field="workflow_id")
-        event = json_format.MessageToDict(request.event)
+        event = struct_document(request.event, "event")
         run_input = _dry_run_input(organization_id, workflow, event)
         if run_input is None:
             return ingestion_pb2.DryRunResponse(matched=False, outcome="not_triggered")

@@ -79,8 +79,12 @@ def _integral(value: Any) -> Any:
     return value
 
 
-def _struct(value: struct_pb2.Struct) -> dict[str, Any]:
-    return _integral(json_format.MessageToDict(value))
+def _struct(value: struct_pb2.Struct, field: str) -> dict[str, Any]:
+    """A Struct as JSON data; NaN and Infinity (no JSON for them) are the caller's error, named by field."""
+    try:
+        return _integral(json_format.MessageToDict(value))
+    except ValueError as exc:
+        raise InvalidArgument(f"{field}: {exc} (NaN and Infinity are not JSON numbers)", field=field) from None
 
 
 def _to_struct(value: dict[str, Any]) -> struct_pb2.Struct:
@@ -244,7 +248,7 @@ class NotificationServicer(notification_pb2_grpc.NotificationServiceServicer):
             idempotency_key=request.idempotency_key,
             webhook_name=request.webhook_name,
             text=request.text,
-            blocks=tuple(_struct(block) for block in request.blocks),
+            blocks=tuple(_struct(block, f"blocks[{index}]") for index, block in enumerate(request.blocks)),
         )
         validate_slack(message)
         outcome = await self._telling_retry_after(
@@ -267,7 +271,7 @@ class NotificationServicer(notification_pb2_grpc.NotificationServiceServicer):
         call = WebhookCall(
             idempotency_key=request.idempotency_key,
             url=request.url,
-            body=_struct(request.body),
+            body=_struct(request.body, "body"),
             timeout_seconds=request.timeout_seconds,
         )
         validate_webhook(call)
@@ -295,8 +299,8 @@ class NotificationServicer(notification_pb2_grpc.NotificationServiceServicer):
             user_id=request.user_id,
             anonymous_id=request.anonymous_id,
             event=request.event,
-            traits=_struct(request.traits),
-            properties=_struct(request.properties),
+            traits=_struct(request.traits, "traits"),
+            properties=_struct(request.properties, "properties"),
         )
         validate_segment(call)
         outcome = await self._telling_retry_after(
@@ -330,7 +334,7 @@ class NotificationServicer(notification_pb2_grpc.NotificationServiceServicer):
             requester_name=request.requester_name,
             requester_email=request.requester_email,
             tags=tuple(request.tags),
-            custom_fields=_struct(request.custom_fields),
+            custom_fields=_struct(request.custom_fields, "custom_fields"),
         )
 
         async def create() -> notification_pb2.CreateTicketResponse:
@@ -376,7 +380,7 @@ class NotificationServicer(notification_pb2_grpc.NotificationServiceServicer):
             status=_enum(STATUSES, request.status, "status") or None if request.HasField("status") else None,
             owner=request.owner if request.HasField("owner") else None,
             tags=tuple(request.tags.values) if request.HasField("tags") else None,
-            custom_fields=_struct(request.custom_fields) if request.HasField("custom_fields") else None,
+            custom_fields=_struct(request.custom_fields, "custom_fields") if request.HasField("custom_fields") else None,
         )
         async with self._sessions() as session:
             return ticket_message(await self._tickets.update(session, organization_id, request.ticket_id, change))

@@ -73,6 +73,8 @@ def render(environment: SandboxedEnvironment, template: str, values: dict[str, A
         return environment.from_string(template).render(**values)
     except jinja2.TemplateError as exc:
         raise InvalidTemplate(f"{field_name}: {exc}", field=field_name) from None
+    except Exception as exc:  # noqa: BLE001 - e.g. {{ 1 / 0 }}: the template's fault, final, never retried
+        raise InvalidTemplate(f"{field_name}: {type(exc).__name__}: {exc}", field=field_name) from None
 
 
 def survey_url(url_template: str, distribution: SurveyDistribution) -> str:

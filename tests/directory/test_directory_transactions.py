@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -153,3 +154,41 @@ async def test_deleting_a_contact_removes_its_transactions(directories, caller) 
         with pytest.raises(grpc.aio.AioRpcError) as error:
             await call(request, metadata=caller.metadata)
         assert error.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_idempotent_client_keys_answer_the_stored_id_even_when_sent_at_once(directories, caller) -> None:  # type: ignore[no-untyped-def]
+    pool, contact_id, list_id = await setup(directories, caller)
+
+    def create(key: str, amount: int, *, idempotent: bool = True):  # type: ignore[no-untyped-def]
+        return directories.CreateTransactions(
+            directory_pb2.CreateTransactionsRequest(
+                directory_id=pool, transactions={key: entry(contact_id, list_id, BASE, {"amount": amount})}, idempotent=idempotent
+            ),
+            metadata=caller.metadata,
+        )
+
+    first = (await create("msg-1", 1)).created["msg-1"]
+    assert (await create("msg-1", 2)).created["msg-1"] == first  # a repeat is answered, not created again
+    concurrent = await asyncio.gather(*(create("msg-2", 3) for _ in range(5)))
+    assert len({answer.created["msg-2"] for answer in concurrent}) == 1
+    too_long = await create("k" * 256, 4)
+    assert not too_long.created and too_long.errors["k" * 256].code == "invalid_argument"
+    # Without the flag a key means nothing beyond this call (Qualtrics clients reuse "transaction1"): two creates.
+    plain = [(await create("transaction1", 5, idempotent=False)).created["transaction1"] for _ in range(2)]
+    assert plain[0] != plain[1]
+
+    listed = await directories.ListTransactions(
+        directory_pb2.ListTransactionsRequest(directory_id=pool, contact_id=contact_id), metadata=caller.metadata
+    )
+    assert sorted(int(item.data["amount"]) for item in listed.transactions) == [1, 3, 5, 5]
+    assert first in {item.id for item in listed.transactions}
+
+    # The key is per directory: another directory of the organization stores its own transaction under it.
+    other_pool, other_contact, other_list = await setup(directories, caller)
+    elsewhere = await directories.CreateTransactions(
+        directory_pb2.CreateTransactionsRequest(
+            directory_id=other_pool, transactions={"msg-1": entry(other_contact, other_list, BASE)}, idempotent=True
+        ),
+        metadata=caller.metadata,
+    )
+    assert elsewhere.created["msg-1"] not in (first, "")

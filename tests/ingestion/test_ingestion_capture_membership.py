@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
+from datetime import UTC, datetime
 
 import grpc
 import pytest
 from google.protobuf import json_format, struct_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
-from ingestion_stack import API_TOKEN, OTHER_API_TOKEN, OTHER_ORGANIZATION, IngestionStack, inbox_rows, welcome_spec
+from ingestion_stack import API_TOKEN, ORGANIZATION, OTHER_API_TOKEN, OTHER_ORGANIZATION, IngestionStack, inbox_rows, welcome_spec
+from sqlalchemy import insert
 
 from cxflow.v1 import ingestion_pb2
+from services.common.db import create_engine
+from services.ingestion.models import TriggerCapture
 from workflows.contracts import run_workflow_id
 
 TOKEN = {"X-API-TOKEN": API_TOKEN}
@@ -70,6 +75,42 @@ async def test_capture_records_the_next_events_of_a_trigger_over_http(stack: Ing
     assert (await stack.http.post(url, json={"count": 1})).status_code == 401
 
 
+async def test_a_workflow_id_reused_by_another_organization_starts_clean(stack: IngestionStack) -> None:
+    reused = f"WF_reused{uuid.uuid4().hex[:8]}"  # Temporal outlives the test's database: a fresh id per run
+    await stack.create_workflow(welcome_spec(), workflow_id=reused)
+    url = f"/triggers/{reused}/capture"
+    assert (await stack.http.post(url, json={"count": 2}, headers=TOKEN)).status_code == 201
+    event = {"messageId": "same-1", "userId": "u", "traits": {"firstName": "Ada"}}
+    first = (await stack.http.post(f"/triggers/{reused}", json=event, headers=TOKEN)).json()
+    assert first["captured"] is True
+    await stack.workflows.DeleteWorkflow(ingestion_pb2.DeleteWorkflowRequest(workflow_id=reused), metadata=stack.as_org())
+
+    await stack.create_workflow(welcome_spec(), workflow_id=reused, organization_id=OTHER_ORGANIZATION)
+    other_token = {"X-API-TOKEN": OTHER_API_TOKEN}
+    # The first organization's capture went with its workflow: the new owner has none.
+    assert (await stack.http.get(url, headers=other_token)).status_code == 404
+    # The same event id starts the new owner's own run, not a "duplicate" of the other organization's.
+    second = (await stack.http.post(f"/triggers/{reused}", json=event, headers=other_token)).json()
+    [run] = second["runs"]
+    assert run["duplicate"] is False and run["workflowId"] != first["runs"][0]["workflowId"]
+    assert run["workflowId"] == run_workflow_id(OTHER_ORGANIZATION, reused, "same-1")
+
+    # A capture row of another organization (left by a version without this clean-up) is not read either.
+    engine = create_engine(stack.settings.database_url_for("ingestion"))
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(insert(TriggerCapture).values(
+                workflow_id=reused, organization_id=ORGANIZATION, requested=1, remaining=1, started_at=datetime.now(UTC)))
+    finally:
+        await engine.dispose()
+    assert (await stack.http.get(url, headers=other_token)).status_code == 404
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stack.sources.GetTriggerCapture(
+            ingestion_pb2.GetTriggerCaptureRequest(workflow_id=reused), metadata=stack.as_org(OTHER_ORGANIZATION)
+        )
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+
+
 async def test_capture_of_subscription_events_and_grpc_start(stack: IngestionStack) -> None:
     workflow = await stack.create_workflow(welcome_spec())
     source = await stack.create_source()
@@ -94,7 +135,7 @@ async def test_capture_of_subscription_events_and_grpc_start(stack: IngestionSta
             break
         await asyncio.sleep(0.05)
     assert row.status == "processed", row.error
-    await stack.temporal.get_workflow_handle(run_workflow_id(workflow.id, "sub-1")).result()
+    await stack.temporal.get_workflow_handle(run_workflow_id(ORGANIZATION, workflow.id, "sub-1")).result()
     capture = await stack.sources.GetTriggerCapture(ingestion_pb2.GetTriggerCaptureRequest(workflow_id=workflow.id), metadata=stack.as_org())
     assert [(e.event_id, e.via) for e in capture.events] == [("sub-1", "subscription")]
     with pytest.raises(grpc.aio.AioRpcError) as caught:
@@ -189,8 +230,8 @@ async def test_membership_events_start_matching_workflows_once(stack: IngestionS
     publish = stack.sources.PublishMembershipEvent
     reply = await publish(ingestion_pb2.PublishMembershipEventRequest(event=membership_event("ob-1")), metadata=stack.as_org())
     assert not reply.duplicate
-    assert sorted(reply.started_workflow_ids) == sorted([run_workflow_id(vip.id, "ob-1"), run_workflow_id(opted.id, "ob-1")])
-    run_input = await stack.temporal.get_workflow_handle(run_workflow_id(vip.id, "ob-1")).result()
+    assert sorted(reply.started_workflow_ids) == sorted([run_workflow_id(ORGANIZATION, vip.id, "ob-1"), run_workflow_id(ORGANIZATION, opted.id, "ob-1")])
+    run_input = await stack.temporal.get_workflow_handle(run_workflow_id(ORGANIZATION, vip.id, "ob-1")).result()
     assert run_input["trigger"] == "segment_membership"
     assert run_input["contact"] == {"directory_id": "POOL_a", "contact_id": "CID_1", "lookup_field": "", "lookup_value": ""}
     assert run_input["event"] == {
@@ -204,7 +245,7 @@ async def test_membership_events_start_matching_workflows_once(stack: IngestionS
         ingestion_pb2.PublishMembershipEventRequest(event=membership_event("ob-2", change=ingestion_pb2.MEMBERSHIP_CHANGE_OPTED_IN)),
         metadata=stack.as_org(),
     )
-    assert list(opted_in.started_workflow_ids) == [run_workflow_id(opted.id, "ob-2")]
+    assert list(opted_in.started_workflow_ids) == [run_workflow_id(ORGANIZATION, opted.id, "ob-2")]
     removed = await publish(
         ingestion_pb2.PublishMembershipEventRequest(event=membership_event("ob-3", change=ingestion_pb2.MEMBERSHIP_CHANGE_REMOVED)),
         metadata=stack.as_org(),
@@ -213,6 +254,16 @@ async def test_membership_events_start_matching_workflows_once(stack: IngestionS
     # The same event id in another organization is another event.
     other = await publish(ingestion_pb2.PublishMembershipEventRequest(event=membership_event("ob-1")), metadata=stack.as_org(OTHER_ORGANIZATION))
     assert not other.duplicate and len(other.started_workflow_ids) == 1
+
+    # An organization's API token may not publish membership events: only the directory's internal token may.
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await publish(
+            ingestion_pb2.PublishMembershipEventRequest(event=membership_event("forged")),
+            metadata=(("authorization", f"Bearer {API_TOKEN}"),),
+        )
+    assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    forged_again = await publish(ingestion_pb2.PublishMembershipEventRequest(event=membership_event("forged")), metadata=stack.as_org())
+    assert not forged_again.duplicate  # the refused call recorded nothing
 
     for bad in (ingestion_pb2.MembershipEvent(), membership_event("x", change=ingestion_pb2.MEMBERSHIP_CHANGE_UNSPECIFIED)):
         with pytest.raises(grpc.aio.AioRpcError) as caught:

@@ -164,6 +164,7 @@ def test_segment_membership_trigger() -> None:
         (_set(["conditions", "all", 2, "value"], "x"), "spec.conditions.all[2].value"),
         (_set(["conditions", "all", 3, "value"], "(" * 201), "spec.conditions.all[3].value"),
         (_set(["conditions", "all", 3, "value"], "(unclosed"), "spec.conditions.all[3].value"),
+        (_set(["conditions", "all", 3, "value"], r"(a)\1"), "spec.conditions.all[3].value"),  # a backreference: not RE2
         (_set(["conditions", "all", 4, "value"], []), "spec.conditions.all[4].value"),
         (_set(["conditions"], {"all": [{"all": [{"all": [{"all": [{"all": [{"all": [{"segment": "SEG_1"}]}]}]}]}]}]}),
          "spec.conditions.all[0].all[0].all[0].all[0].all[0]"),

@@ -7,8 +7,8 @@ import re
 
 import grpc
 import pytest
-from google.protobuf import message_factory, struct_pb2
-from ingestion_stack import API_TOKEN, OTHER_ORGANIZATION, IngestionStack, welcome_spec
+from google.protobuf import json_format, message_factory, struct_pb2
+from ingestion_stack import API_TOKEN, ORGANIZATION, OTHER_ORGANIZATION, IngestionStack, welcome_spec
 
 from cxflow.v1 import common_pb2, ingestion_pb2
 from workflows.contracts import run_workflow_id
@@ -148,7 +148,7 @@ async def test_start_workflow_subscription_runs_through_the_processor(stack: Ing
         message = struct({"type": "track", "event": event, "userId": "u-7", "messageId": message_id, "traits": {"firstName": "Ada"}})
         await stack.sources.SendEvent(ingestion_pb2.SendEventRequest(source_id=source.id, message=message), metadata=stack.as_org())
 
-    handle = stack.temporal.get_workflow_handle(run_workflow_id(workflow.id, "order-1"))
+    handle = stack.temporal.get_workflow_handle(run_workflow_id(ORGANIZATION, workflow.id, "order-1"))
     run_input = None
     for _ in range(200):  # the processor starts the run shortly after the event is accepted
         try:
@@ -159,7 +159,7 @@ async def test_start_workflow_subscription_runs_through_the_processor(stack: Ing
     assert run_input is not None
     assert run_input["event_id"] == "order-1" and run_input["fields"] == {"firstName": "Ada"}
     assert run_input["contact"]["lookup_value"] == "u-7"
-    count = await stack.temporal.count_workflows(f'WorkflowId = "{run_workflow_id(workflow.id, "signup-1")}"')
+    count = await stack.temporal.count_workflows(f'WorkflowId = "{run_workflow_id(ORGANIZATION, workflow.id, "signup-1")}"')
     assert count.count == 0
 
 
@@ -187,3 +187,31 @@ async def test_workflows_create_get_list(stack: IngestionStack) -> None:
     bad["tasks"][0]["to"] = []
     details = await expect_status(stack.create_workflow(bad), grpc.StatusCode.INVALID_ARGUMENT)
     assert details.startswith("spec.tasks[0].to:")
+
+
+async def test_non_finite_numbers_in_a_spec_or_event_are_invalid_arguments(stack: IngestionStack) -> None:
+    workflow = await stack.create_workflow(welcome_spec())
+    nan_spec = struct(welcome_spec())
+    nan_spec["weight"] = float("nan")
+    infinite_event = struct({"type": "track", "userId": "u"})
+    infinite_event["properties"] = {"total": float("inf")}
+    md = stack.as_org()
+    for call, field in (
+        (stack.workflows.CreateWorkflow(ingestion_pb2.CreateWorkflowRequest(spec=nan_spec), metadata=md), "spec"),
+        (stack.workflows.UpdateWorkflow(ingestion_pb2.UpdateWorkflowRequest(workflow_id=workflow.id, spec=nan_spec), metadata=md), "spec"),
+        (stack.workflows.DryRun(ingestion_pb2.DryRunRequest(spec=nan_spec, event=struct({"type": "track"})), metadata=md), "spec"),
+        (stack.workflows.DryRun(ingestion_pb2.DryRunRequest(workflow_id=workflow.id, event=infinite_event), metadata=md), "event"),
+    ):
+        details = await expect_status(call, grpc.StatusCode.INVALID_ARGUMENT)
+        assert details.startswith(f"{field}:") and "finite" in details
+    unchanged = await stack.workflows.GetWorkflow(ingestion_pb2.GetWorkflowRequest(workflow_id=workflow.id), metadata=md)
+    assert unchanged.version == 1
+
+
+async def test_a_frequency_cap_sent_over_grpc_is_accepted_with_whole_numbers(stack: IngestionStack) -> None:
+    """A Struct carries every number as a double; the cap's count and period still read as whole numbers."""
+    spec = welcome_spec()
+    spec["frequencyCap"] = {"count": 2, "period": "24h"}
+    workflow = await stack.create_workflow(spec)
+    stored = json_format.MessageToDict(workflow.spec)
+    assert stored["frequencyCap"]["count"] == 2

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from ingestion_stack import IngestionStack, inbox_rows, welcome_spec
+from ingestion_stack import ORGANIZATION, IngestionStack, inbox_rows, welcome_spec
 from segment.analytics import Client
 
 from cxflow.v1 import ingestion_pb2
@@ -57,7 +57,7 @@ async def test_sdk_identify_and_track_arrive_and_start_a_run(stack: IngestionSta
     assert "writeKey" not in identify and "receivedAt" in identify
 
     # The track event matched the subscription: it started one run carrying the event and its mapped fields.
-    handle = stack.temporal.get_workflow_handle(run_workflow_id(workflow.id, "sdk-track"))
+    handle = stack.temporal.get_workflow_handle(run_workflow_id(ORGANIZATION, workflow.id, "sdk-track"))
     run_input = await handle.result()
     assert run_input["event"]["event"] == "Order Completed" and run_input["event"]["properties"] == {"total": 9.5}
     assert run_input["contact"]["lookup_value"] == "u-42"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 
-from ingestion_stack import API_TOKEN, OTHER_API_TOKEN, IngestionStack, welcome_spec
+from ingestion_stack import API_TOKEN, ORGANIZATION, OTHER_API_TOKEN, IngestionStack, welcome_spec
 
 from workflows.contracts import run_workflow_id
 
@@ -31,7 +31,7 @@ async def test_trigger_starts_a_run_with_fields_contact_and_snapshot(stack: Inge
     body = response.json()
     assert body["eventId"] == "evt-1" and body["matched"] is True
     [run] = body["runs"]
-    assert run["workflowId"] == run_workflow_id(workflow.id, "evt-1") and run["duplicate"] is False
+    assert run["workflowId"] == run_workflow_id(ORGANIZATION, workflow.id, "evt-1") and run["duplicate"] is False
     handle = stack.temporal.get_workflow_handle(run["workflowId"], run_id=run["runId"])
     run_input = await handle.result()
     assert run_input["organization_id"] == "ORG_ingestiontest"
@@ -92,7 +92,7 @@ async def test_filter_mismatch_starts_nothing(stack: IngestionStack) -> None:
     )
     assert response.status_code == 200
     assert response.json() == {"eventId": "m-9", "matched": False, "runs": []}
-    assert (await stack.temporal.count_workflows(f'WorkflowId = "{run_workflow_id(workflow.id, "m-9")}"')).count == 0
+    assert (await stack.temporal.count_workflows(f'WorkflowId = "{run_workflow_id(ORGANIZATION, workflow.id, "m-9")}"')).count == 0
 
 
 async def test_disabled_workflow_is_a_conflict(stack: IngestionStack) -> None:
@@ -134,4 +134,4 @@ async def test_bad_bodies_start_nothing(stack: IngestionStack) -> None:
         assert response.json()["error"]["code"] == code, name
     assert "age" in (await stack.http.post(url, content=cases["bad number"][0], headers=headers)).json()["error"]["message"]
     for event_id in ("bad-age", "no-user"):
-        assert (await stack.temporal.count_workflows(f'WorkflowId = "{run_workflow_id(workflow.id, event_id)}"')).count == 0
+        assert (await stack.temporal.count_workflows(f'WorkflowId = "{run_workflow_id(ORGANIZATION, workflow.id, event_id)}"')).count == 0

@@ -376,3 +376,29 @@ async def test_secrets_never_reach_logs_errors_or_responses(
     assert list(summary.slack_webhook_names) == ["alerts"]
     assert summary.webhook_secret_configured is True
     assert list(summary.segment_write_key_names) == ["main"]
+
+
+@pytest.mark.parametrize("number", [float("nan"), float("inf"), float("-inf")])
+async def test_nan_and_infinity_in_a_struct_are_invalid_argument_naming_the_field(
+    stub, metadata: Metadata, configured, number: float
+) -> None:
+    calls = [
+        ("blocks[0]", stub.SendSlack(slack_request("nan/0", blocks=[struct({"score": number})]), metadata=metadata)),
+        ("body", stub.SendWebhook(
+            notification_pb2.SendWebhookRequest(idempotency_key="nan/1", url=configured.url + "/hook", body=struct({"x": [number]})),
+            metadata=metadata,
+        )),
+        ("properties", stub.SendSegmentEvent(
+            notification_pb2.SendSegmentEventRequest(
+                idempotency_key="nan/2", write_key_name="main", type=notification_pb2.SEGMENT_CALL_TYPE_TRACK,
+                user_id="u", event="E", properties=struct({"total": number}),
+            ),
+            metadata=metadata,
+        )),
+    ]
+    for field, call in calls:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await call
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT, field
+        assert field in caught.value.details()
+    assert configured.requests == []

@@ -174,6 +174,7 @@ async def test_survey_crud_and_validation(stub, metadata: Metadata, api_token_ca
         N.CreateSurveyRequest(name="A", url_template="ftp://x.example/s"),
         N.CreateSurveyRequest(name="A", url_template="https://x.example/{{ nope }}"),
         N.CreateSurveyRequest(name="A", url_template="https://x.example/{{ contact_id"),
+        N.CreateSurveyRequest(name="A", url_template="https://x.example/{{ 1 / 0 }}"),
     ]:
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await stub.CreateSurvey(bad, metadata=metadata)
@@ -192,6 +193,8 @@ async def test_survey_crud_and_validation(stub, metadata: Metadata, api_token_ca
         ({"contact_id": ""}, "contact_id"),
         ({"idempotency_key": ""}, "idempotency_key"),
         ({"text_template": "{{ link"}, "text_template"),
+        ({"text_template": "{{ link }} {{ 1 / 0 }}"}, "text_template"),
+        ({"subject": "{{ first_name - 1 }}"}, "subject"),  # TypeError
         ({"expires_in_seconds": -1}, "expires_in_seconds"),
     ],
 )
@@ -218,3 +221,15 @@ async def test_smtp_down_leaves_no_link_and_the_retry_sends(
     reply = await stub.DistributeSurvey(invitation(survey.id, "down"), metadata=metadata)
     assert reply.duplicate is False
     assert len(await catcher.wait_for(1)) == 1
+
+
+async def test_a_template_failing_while_rendering_is_a_final_invalid_argument(
+    stub, metadata: Metadata, survey, catcher: MailCatcher
+) -> None:
+    # The stored outcome of a key is replayed: the same request again gets the same final error, never a retry.
+    for _attempt in range(2):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.DistributeSurvey(invitation(survey.id, "div", html_template="{{ 1 / 0 }}"), metadata=metadata)
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "html_template" in caught.value.details() and "ZeroDivisionError" in caught.value.details()
+    assert catcher.messages == []

@@ -111,3 +111,26 @@ async def test_dry_run_and_runs_commands(service: Stack, tmp_path: Path) -> None
     assert sorted(run["status"] for run in runs) == ["completed", "failed"]
     code, out, _ = await cxflow(service, "runs", "cancel", f"{run_id}/retry-1")
     assert code == 1 and "FAILED_PRECONDITION" in out
+
+
+async def test_applying_a_file_without_enabled_keeps_a_disabled_workflow_disabled(service: Stack, tmp_path: Path) -> None:
+    definition = tmp_path / "welcome.yaml"
+    definition.write_text(yaml.safe_dump(welcome()))
+    code, out, err = await cxflow(service, "workflows", "apply", "-f", str(definition), "--json")
+    assert code == 0, err
+    workflow_id = json.loads(out)["id"]
+    code, out, _ = await cxflow(service, "workflows", "disable", workflow_id)
+    assert out.strip() == f"{workflow_id} is disabled (v1)"
+
+    changed = {**welcome(), "id": workflow_id}
+    changed.pop("enabled", None)
+    changed["tasks"][0]["subject"] = "Changed"
+    definition.write_text(yaml.safe_dump(changed))
+    code, out, err = await cxflow(service, "workflows", "apply", "-f", str(definition), "--json")
+
+    assert code == 0, err
+    applied = json.loads(out)
+    assert applied["action"] == "updated" and applied["version"] == 2
+    assert applied["enabled"] is False
+    code, out, _ = await cxflow(service, "workflows", "show", workflow_id)
+    assert json.loads(out)["enabled"] is False

@@ -128,3 +128,24 @@ def test_ordering_text_against_anything_is_false(text: str, other: Any) -> None:
 @given(st.lists(values, max_size=5), values)
 def test_in_list_means_equal_to_one_item(items: list[Any], value: Any) -> None:
     assert compare("in_list", value, items) is any(compare("equals", value, item) for item in items)
+
+
+def test_a_catastrophic_pattern_runs_in_linear_time() -> None:
+    # With backtracking (Python's re) this pattern takes ~3 s at 27 characters and doubles per character;
+    # RE2 answers at once, so the run's workflow task cannot stall.
+    data = {"fields": {"name": "a" * 5_000 + "!"}}
+
+    assert evaluate({"all": [leaf("fields.name", "matches", "^(a+)+$")]}, data).met is False
+    assert evaluate({"all": [leaf("fields.name", "matches", "^(a+)+!$")]}, data).met is True
+
+
+def test_patterns_re2_refuses_match_nothing() -> None:
+    # Backreferences need backtracking; RE2 refuses them, so the condition is false (never run by `re`).
+    data = {"fields": {"word": "aa"}}
+
+    assert evaluate({"all": [leaf("fields.word", "matches", r"(a)\1")]}, data).met is False
+
+
+def test_ignore_case_applies_to_patterns() -> None:
+    assert compare("matches", "ADA@example.com", r"^ada@", ignore_case=True) is True
+    assert compare("matches", "ADA@example.com", r"^ada@") is False

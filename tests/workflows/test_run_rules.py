@@ -47,9 +47,11 @@ class Harness:
     calls: Calls
     workflow_id: str
 
-    def input(self, definition: dict[str, Any], *, event: dict[str, Any] | None = None) -> TriggeredRunInput:
+    def input(
+        self, definition: dict[str, Any], *, event: dict[str, Any] | None = None, organization_id: str = "ORG_rules"
+    ) -> TriggeredRunInput:
         return TriggeredRunInput(
-            organization_id="ORG_rules",
+            organization_id=organization_id,
             workflow=WorkflowSnapshot(self.workflow_id, 2, "Rules", definition),
             event_id=f"evt-{uuid.uuid4().hex[:8]}",
             trigger="json_event",
@@ -68,7 +70,7 @@ class Harness:
             search_attributes=TypedSearchAttributes(
                 [
                     SearchAttributePair(SearchAttributeKey.for_keyword(SEARCH_ATTRIBUTE_WORKFLOW_ID), self.workflow_id),
-                    SearchAttributePair(SearchAttributeKey.for_keyword(SEARCH_ATTRIBUTE_ORGANIZATION), "ORG_rules"),
+                    SearchAttributePair(SearchAttributeKey.for_keyword(SEARCH_ATTRIBUTE_ORGANIZATION), input.organization_id),
                 ]
             ),
         )
@@ -275,6 +277,20 @@ async def test_frequency_cap_limits_runs_per_contact_and_period(harness: Harness
 
     assert outcomes == ["completed", "completed", "frequency_capped"]
     assert len(harness.calls.of("SendEmail")) == 2
+
+
+async def test_frequency_cap_counts_only_runs_of_the_same_organization(harness: Harness) -> None:
+    definition = spec([email_task()], frequencyCap={"count": 1, "period": "1h"})
+    # Another organization's run of the same workflow id (ids are chosen per organization) and contact id.
+    elsewhere = await harness.start(harness.input(definition, organization_id="ORG_elsewhere"))
+    assert (await elsewhere.result()).status == "completed"
+    await _visible_runs(harness.client, harness.workflow_id, 1)
+
+    ours = await harness.start(harness.input(definition))
+    assert (await ours.result()).status == "completed"
+    await _visible_runs(harness.client, harness.workflow_id, 2)
+    capped = await harness.start(harness.input(definition))
+    assert (await capped.result()).status == "frequency_capped"
 
 
 async def test_dry_run_renders_everything_and_sends_nothing(harness: Harness) -> None:

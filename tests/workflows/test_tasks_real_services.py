@@ -15,10 +15,13 @@ from google.protobuf import json_format
 from recording_http import RecordingHttpServer
 from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
 from test_activities_real_services import Stack
 
 from cxflow.v1 import directory_pb2, directory_pb2_grpc, notification_pb2, notification_pb2_grpc
 from services.common.auth import internal_metadata
+from workflows.activities.notification import SendSlackInput
 from workflows.contracts import ContactRef, TriggeredRunInput, TriggeredRunResult, WorkflowSnapshot
 from workflows.triggered_run import TriggeredRunWorkflow
 from workflows.worker import build_worker
@@ -155,3 +158,19 @@ async def test_every_task_type_does_its_side_effect_once(
     assert len(await stack.catcher.wait_for(2)) == 2
     tickets = await notifications.ListTickets(notification_pb2.ListTicketsRequest(), metadata=metadata)
     assert len(tickets.tickets) == 1
+
+
+@pytest.mark.parametrize(("header", "delay"), [("7", timedelta(seconds=7)), ("999999999", timedelta(hours=24)), (None, None)])
+async def test_a_providers_429_retry_after_becomes_the_next_retry_delay(
+    stack: Stack, provider: RecordingHttpServer, header: str | None, delay: timedelta | None
+) -> None:
+    await configure_channels(stack, provider)
+    provider.respond(429, body=b"rate_limited", headers={"Retry-After": header} if header is not None else None)
+    slack = SendSlackInput(stack.organization_id, f"run-{uuid.uuid4()}/0", webhook_name="support", text="Hi")
+
+    with pytest.raises(ApplicationError) as raised:
+        await ActivityEnvironment().run(stack.notification_activities().send_slack, slack)
+
+    assert raised.value.type == "RESOURCE_EXHAUSTED" and not raised.value.non_retryable
+    assert raised.value.next_retry_delay == delay
+    assert len(provider.requests) == 1

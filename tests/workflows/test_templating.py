@@ -6,7 +6,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from workflows.templating import RenderedText, TemplateError, UnsafeTemplateError, render_template
+from workflows.templating import (
+    MAX_RENDERED_CHARS,
+    RenderedText,
+    TemplateError,
+    TemplateTooLargeError,
+    UnsafeTemplateError,
+    render_template,
+)
 
 CONTEXT = {
     "contact": {
@@ -139,3 +146,29 @@ def test_html_mode_never_lets_markup_through(value: str) -> None:
 def test_any_missing_field_is_reported_by_its_dotted_name(name: str) -> None:
     rendered = render_template(f"{{{{ contact.embeddedData.{name} }}}}", {"contact": {"embeddedData": {}}})
     assert rendered == RenderedText(text="", missing=[f"contact.embeddedData.{name}"])
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{{ 'a' * 10**9 }}",  # one operator building a gigabyte
+        "{{ 10**9 * 'a' }}",
+        "{{ [0] * 10**8 }}",
+        "{{ 2 ** 1000000 }}",  # a million-bit integer
+        "{{ ('a' * 900000) + ('a' * 900000) }}",
+        "{% for i in range(100000) %}{{ 'abcdefghijk' }}{% endfor %}",  # each piece small, the output not
+    ],
+)
+def test_templates_cannot_build_huge_values(template: str) -> None:
+    with pytest.raises(TemplateTooLargeError, match="too large"):
+        render_template(template, {})
+
+
+def test_ordinary_arithmetic_and_repetition_still_work() -> None:
+    rendered = render_template("{{ 2 ** 10 }} {{ '-' * 3 }} {{ 3 * 4 }} {{ 1 + 2 }} {{ 1.5 ** 2 }} {{ [1] + [2] }}", {})
+
+    assert rendered.text == "1024 --- 12 3 2.25 [1, 2]"
+
+
+def test_output_up_to_the_cap_renders() -> None:
+    assert len(render_template("{{ 'a' * n }}", {"n": MAX_RENDERED_CHARS}).text) == MAX_RENDERED_CHARS

@@ -13,12 +13,20 @@ import pytest
 from temporalio import activity
 from temporalio.client import Client, WorkflowHandle
 from temporalio.exceptions import ApplicationError
-from temporalio.worker import Worker
+from temporalio.worker import (
+    Interceptor,
+    StartLocalActivityInput,
+    UnsandboxedWorkflowRunner,
+    Worker,
+    WorkflowInboundInterceptor,
+    WorkflowInterceptorClassInput,
+    WorkflowOutboundInterceptor,
+)
 
 from workflows.activities.directory import ContactDetails, LoadContactInput
 from workflows.activities.notification import SendEmailInput, SendEmailOutput
 from workflows.contracts import ContactRef, TaskOutcome, TriggeredRunInput, TriggeredRunResult, WorkflowSnapshot
-from workflows.triggered_run import CONTACT_ID_ATTRIBUTE, RunProgress, TriggeredRunWorkflow
+from workflows.triggered_run import CONTACT_ID_ATTRIBUTE, TASK_RETRIES, RunProgress, TriggeredRunWorkflow
 
 ADA = ContactDetails(
     id="CID_ada",
@@ -37,11 +45,14 @@ class FakeDirectory:
 
     contacts: dict[str, ContactDetails] = field(default_factory=dict)
     error_type: str = ""  # when set, every lookup fails with this non-retryable error
+    unavailable_attempts: int = 0  # the first attempts fail as a directory outage would (retryable)
     calls: list[LoadContactInput] = field(default_factory=list)
 
     @activity.defn(name="LoadContactDetails")
     async def load_contact_details(self, input: LoadContactInput) -> ContactDetails:
         self.calls.append(input)
+        if activity.info().attempt <= self.unavailable_attempts:
+            raise ApplicationError("directory unavailable", type="Unavailable")
         if self.error_type:
             raise ApplicationError(f"lookup failed: {self.error_type}", type=self.error_type, non_retryable=True)
         return self.contacts[input.contact.lookup_value]
@@ -303,3 +314,72 @@ async def test_loaded_contact_id_is_a_search_attribute(harness: Harness) -> None
     description = await handle.describe()
 
     assert description.typed_search_attributes.get(CONTACT_ID_ATTRIBUTE) == "CID_ada"
+
+
+async def test_a_directory_outage_delays_the_run_instead_of_failing_it(harness: Harness) -> None:
+    harness.directory.unavailable_attempts = 2
+
+    _run_id, result = await harness.execute(run_input([welcome_email()]))
+
+    assert result.status == "completed"
+    assert len(harness.directory.calls) == 3
+    assert len(harness.notification.sent) == 1
+
+
+class RecordLocalActivities(Interceptor):
+    """Records the options of every local activity the workflow starts (the worker runs unsandboxed, so the
+    workflow code appends to this very list)."""
+
+    def __init__(self) -> None:
+        self.started: list[StartLocalActivityInput] = []
+
+    def workflow_interceptor_class(self, input: WorkflowInterceptorClassInput) -> type[WorkflowInboundInterceptor]:
+        started = self.started
+
+        class Outbound(WorkflowOutboundInterceptor):
+            def start_local_activity(self, input: StartLocalActivityInput) -> Any:
+                started.append(input)
+                return super().start_local_activity(input)
+
+        class Inbound(WorkflowInboundInterceptor):
+            def init(self, outbound: WorkflowOutboundInterceptor) -> None:
+                super().init(Outbound(outbound))
+
+        return Inbound
+
+
+@pytest.mark.parametrize("setting", ["24h", "15m"])
+async def test_loading_the_contact_retries_without_an_attempt_cap_for_the_task_retry_window(
+    temporal_client: Client, task_queue: str, setting: str
+) -> None:
+    # A directory outage of hours cannot be waited out in a test; the options the run gives Temporal can be read.
+    recorder = RecordLocalActivities()
+    directory = FakeDirectory(contacts={"u-ada": ADA})
+    async with Worker(
+        temporal_client,
+        task_queue=task_queue,
+        workflows=[TriggeredRunWorkflow],
+        activities=[directory.load_contact_details, FakeNotification().send_email],
+        interceptors=[recorder],
+        workflow_runner=UnsandboxedWorkflowRunner(),
+    ):
+        harness = Harness(temporal_client, task_queue, directory, FakeNotification())
+        await harness.execute(run_input([welcome_email()], retry=setting))
+
+    [load] = [started for started in recorder.started if started.activity == "LoadContactDetails"]
+    assert load.retry_policy is not None
+    assert load.retry_policy.maximum_attempts == 0  # unlimited
+    assert load.schedule_to_close_timeout == TASK_RETRIES[setting].window
+    assert set(load.retry_policy.non_retryable_error_types or []) == {"ContactNotFound", "AmbiguousContact"}
+    assert load.local_retry_threshold is not None and load.local_retry_threshold <= timedelta(minutes=1)
+
+
+async def test_a_matches_condition_runs_with_re2_inside_the_workflow_sandbox(harness: Harness) -> None:
+    conditions = {"all": [{"operand": "event.userId", "operator": "matches", "value": "^(u+-?)+ada$"}]}
+
+    _run_id, result = await harness.execute(
+        run_input([welcome_email()], event={"type": "identify", "userId": "u-ada"}, conditions=conditions)
+    )
+
+    assert result.status == "completed"
+    assert len(harness.notification.sent) == 1

@@ -19,6 +19,7 @@ from temporalio.worker import Worker
 from cxflow.v1 import common_pb2, ingestion_pb2, ingestion_pb2_grpc
 from services.common.auth import internal_metadata
 from services.common.settings import Settings
+from services.ingestion.definitions import InvalidDefinition, parse_definition
 from services.ingestion.server import start_ingestion
 from workflows.activities.runs import RunActivities
 from workflows.triggered_run import DryRunWorkflow, TriggeredRunWorkflow
@@ -337,3 +338,17 @@ async def test_dry_run_answers_what_would_happen_and_sends_nothing(stack: Stack)
         with pytest.raises(grpc.aio.AioRpcError) as invalid:
             await stack.workflows.DryRun(bad, metadata=stack.md())
         assert invalid.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+
+def test_a_frequency_cap_needs_a_contact_id_the_run_knows() -> None:
+    # Without loading the contact, a run by ext ref has no contact id: the cap would be skipped silently.
+    # (Checked on parse_definition: a Struct carries the count as 1.0, which CreateWorkflow refuses today.)
+    cap = {"count": 1, "period": "7d"}
+    with pytest.raises(InvalidDefinition) as refused:
+        parse_definition(welcome(loadContact=False, frequencyCap=cap))
+    assert refused.value.field == "spec.frequencyCap" and "loadContact" in str(refused.value)
+
+    by_id = welcome(loadContact=False, frequencyCap=cap, contact={"directoryId": "POOL_1", "lookup": "contactId", "path": "$.userId"})
+    assert parse_definition(by_id).frequency_cap is not None
+    assert parse_definition(welcome(frequencyCap=cap)).frequency_cap is not None  # loaded: its id is known
