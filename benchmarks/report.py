@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -53,7 +53,7 @@ def run_one(script: Path, quick: bool, timeout: float) -> BenchmarkRun:
     command = [sys.executable, str(script)] + (["--quick"] if quick else [])
     started = time.monotonic()
     try:
-        completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+        completed = subprocess.run(command, check=False, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
         stdout, output, code = completed.stdout, completed.stdout + completed.stderr, completed.returncode
     except subprocess.TimeoutExpired:
         stdout, output, code = "", f"timed out after {timeout:.0f} s", -1
@@ -83,7 +83,7 @@ def machine_description() -> str:
 
 
 def render(runs: list[BenchmarkRun], quick: bool) -> str:
-    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         f"Measured {when} on {machine_description()}{' (quick sizes)' if quick else ''}; `make bench` regenerates this.",
         "",

@@ -83,8 +83,7 @@ def read_demo_env(path: Path) -> dict[str, str]:
         return values
     for line in path.read_text().splitlines():
         line = line.strip()
-        if line.startswith("export "):
-            line = line[len("export ") :]
+        line = line.removeprefix("export ")
         if "=" in line and not line.startswith("#"):
             key, _, value = line.partition("=")
             values[key.strip()] = shlex.split(value)[0] if value.strip() else ""

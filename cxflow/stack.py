@@ -8,9 +8,9 @@ import ctypes
 import os
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Awaitable, Callable
 from urllib.parse import urlparse
 
 import grpc
@@ -64,7 +64,7 @@ async def _grpc_serving(target: str) -> bool:
 async def _tcp_open(host: str, port: int) -> bool:
     try:
         _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout=2)
-    except (OSError, asyncio.TimeoutError):
+    except (TimeoutError, OSError):
         return False
     writer.close()
     await writer.wait_closed()
@@ -159,7 +159,7 @@ class Stack:
         return len(reply.pollers) > 0
 
     async def _spawn(self, component: Component, env: dict[str, str]) -> None:
-        log_file = open(self.log_dir / f"{component.name}.log", "ab")  # noqa: SIM115 - the child owns it
+        log_file = open(self.log_dir / f"{component.name}.log", "ab")  # noqa: SIM115, ASYNC230 - the child owns it; a local file opens at once
         component.process = await asyncio.create_subprocess_exec(
             *component.argv,
             stdin=asyncio.subprocess.DEVNULL,
@@ -211,7 +211,7 @@ class Stack:
             process.send_signal(signal.SIGTERM)
             try:
                 await asyncio.wait_for(process.wait(), STOP_TIMEOUT_SECONDS)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 process.kill()
                 await process.wait()
 

@@ -6,6 +6,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
+import sys
 from datetime import timedelta
 
 import grpc
@@ -147,7 +150,22 @@ async def run_worker(settings: Settings) -> None:
         await notification_channel.close()
 
 
+def _exit_without_finalizing(code: int) -> None:
+    """Ends the process once everything is stopped and flushed, skipping interpreter finalization.
+
+    After a clean worker shutdown, threads owned by native code (the Temporal core's Rust runtime, gRPC's
+    completion queues) can still be unwinding while Python finalizes, and now and then that aborts the process
+    ("PyGILState_Release ... must be current", a core panic in local_activities.rs), turning a clean SIGTERM
+    stop into exit code -6. Nothing is left to run or flush at this point, so leave at once.
+    """
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
     _settings = Settings.from_env()
     configure_logging(_settings.log_level, _settings.log_format, service="worker")
     asyncio.run(run_worker(_settings))
+    _exit_without_finalizing(0)

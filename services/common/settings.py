@@ -82,7 +82,7 @@ class Settings:
     grpc_shutdown_grace_seconds: float = 5.0
 
     @classmethod
-    def from_env(cls) -> "Settings":
+    def from_env(cls) -> Settings:
         d = cls()
         return cls(
             data_dir=Path(os.environ.get("CXFLOW_DATA_DIR", str(d.data_dir))),
@@ -118,7 +118,7 @@ class Settings:
             smtp_default_from=os.environ.get("SMTP_DEFAULT_FROM", d.smtp_default_from),
         )
 
-    def with_overrides(self, **changes: object) -> "Settings":
+    def with_overrides(self, **changes: object) -> Settings:
         return replace(self, **changes)
 
     def database_url_for(self, service: str) -> str:

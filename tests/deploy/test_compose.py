@@ -5,8 +5,9 @@ from __future__ import annotations
 import importlib.util
 import re
 import shlex
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import pytest
 import yaml

@@ -6,7 +6,6 @@ import re
 
 import httpx
 
-
 # Routes anyone may read: the API description itself and liveness.
 PUBLIC_PATHS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/healthz"}
 BAD_CREDENTIALS = [

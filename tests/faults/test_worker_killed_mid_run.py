@@ -65,8 +65,8 @@ def _start_worker(settings: Settings) -> subprocess.Popen:
         "CXFLOW_DATA_DIR": str(settings.data_dir),
         "CXFLOW_LOG_FORMAT": "json",
     }
-    log = open(settings.data_dir / "worker.log", "ab")
-    return subprocess.Popen([sys.executable, "-m", "workflows.worker"], cwd=ROOT, env=env, stdout=log, stderr=log)
+    with open(settings.data_dir / "worker.log", "ab") as log:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen([sys.executable, "-m", "workflows.worker"], cwd=ROOT, env=env, stdout=log, stderr=log)
 
 
 async def _wait_for_mail(mail: MailCatcher, at_least: int, timeout: float) -> None:
