@@ -35,6 +35,13 @@ def struct_document(struct: struct_pb2.Struct, field: str) -> dict[str, Any]:
         raise InvalidIngestionRequest(field, "numbers must be finite (no NaN or Infinity)") from None
 
 
+def struct_message(values: dict[str, Any]) -> struct_pb2.Struct:
+    """A JSON object as a protobuf Struct (the inverse of struct_document)."""
+    message = struct_pb2.Struct()
+    message.update(values)
+    return message
+
+
 def _whole_numbers_as_ints(value: Any) -> Any:
     if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
         return int(value)

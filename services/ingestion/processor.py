@@ -8,7 +8,6 @@ from typing import Any
 
 import grpc
 import structlog
-from google.protobuf import struct_pb2
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -17,6 +16,7 @@ from services.common.auth import internal_metadata
 from services.common.errors import CxflowError, Unavailable
 from services.ingestion.captures import VIA_SUBSCRIPTION, capture_if_active
 from services.ingestion.errors import WorkflowDisabled
+from services.ingestion.grpc_support import struct_message
 from services.ingestion.launcher import RunLauncher
 from services.ingestion.mappings import EMBEDDED_DATA_PREFIX, coerce
 from services.ingestion.models import InboxMessage, Subscription
@@ -85,14 +85,8 @@ def contact_input(fields: dict[str, Any]) -> directory_pb2.ContactInput:
         elif name.startswith(EMBEDDED_DATA_PREFIX):
             embedded[name[len(EMBEDDED_DATA_PREFIX) :]] = value
     if embedded:
-        contact.embedded_data.CopyFrom(_struct(embedded))
+        contact.embedded_data.CopyFrom(struct_message(embedded))
     return contact
-
-
-def _struct(values: dict[str, Any]) -> struct_pb2.Struct:
-    struct = struct_pb2.Struct()
-    struct.update(values)
-    return struct
 
 
 class InboxProcessor:
@@ -235,7 +229,7 @@ class InboxProcessor:
         transaction = directory_pb2.TransactionInput(contact_id=contact_id, mailing_list_id=rule.mailing_list_id)
         transaction.transaction_date.FromDatetime(fields.transaction_date)
         if fields.data:
-            transaction.data.CopyFrom(_struct(fields.data))
+            transaction.data.CopyFrom(struct_message(fields.data))
         reply = await self._directory.CreateTransactions(
             # The messageId is an idempotency key: a retried message answers the transaction it already added.
             directory_pb2.CreateTransactionsRequest(

@@ -7,7 +7,7 @@ import secrets
 from datetime import UTC, datetime
 from typing import Any
 
-from google.protobuf import json_format, struct_pb2
+from google.protobuf import json_format
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cxflow.v1 import ingestion_pb2, ingestion_pb2_grpc
@@ -22,7 +22,15 @@ from services.ingestion.errors import (
     SubscriptionNotFound,
     WorkflowNotFound,
 )
-from services.ingestion.grpc_support import create_once, next_page_token, own, page_bounds, struct_document, timestamp
+from services.ingestion.grpc_support import (
+    create_once,
+    next_page_token,
+    own,
+    page_bounds,
+    struct_document,
+    struct_message,
+    timestamp,
+)
 from services.ingestion.ids import SOURCE_PREFIX, SUBSCRIPTION_PREFIX, check_chosen_id, new_id
 from services.ingestion.intake import InboxWriter
 from services.ingestion.membership import MembershipRouter, membership_event
@@ -264,16 +272,10 @@ def _capture_reply(capture: TriggerCapture, events: list[CapturedEvent]) -> inge
         remaining=capture.remaining,
         started_at=timestamp(capture.started_at),
         events=[
-            ingestion_pb2.CapturedEvent(event_id=e.event_id, via=e.via, payload=_struct(e.payload), received_at=timestamp(e.received_at))
+            ingestion_pb2.CapturedEvent(event_id=e.event_id, via=e.via, payload=struct_message(e.payload), received_at=timestamp(e.received_at))
             for e in events
         ],
     )
-
-
-def _struct(values: dict[str, Any]) -> struct_pb2.Struct:
-    struct = struct_pb2.Struct()
-    struct.update(values)
-    return struct
 
 
 def _source_reply(row: Source, write_key: str = "") -> ingestion_pb2.Source:

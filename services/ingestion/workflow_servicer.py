@@ -6,7 +6,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from google.protobuf import struct_pb2
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowFailureError
@@ -16,7 +15,15 @@ from services.common.auth import current_organization
 from services.common.errors import FailedPrecondition, InvalidArgument, Unavailable
 from services.ingestion.definitions import SEGMENT_MEMBERSHIP_TRIGGER, parse_definition
 from services.ingestion.errors import WorkflowNotFound
-from services.ingestion.grpc_support import create_once, next_page_token, own, page_bounds, struct_document, timestamp
+from services.ingestion.grpc_support import (
+    create_once,
+    next_page_token,
+    own,
+    page_bounds,
+    struct_document,
+    struct_message,
+    timestamp,
+)
 from services.ingestion.ids import WORKFLOW_PREFIX, check_chosen_id, new_id
 from services.ingestion.launcher import json_event_run_input
 from services.ingestion.models import Workflow, WorkflowVersion
@@ -48,12 +55,6 @@ _MEMBERSHIP_CHANGE_NAMES = ("ADDED", "REMOVED", "OPTED_IN", "OPTED_OUT")
 
 class VersionConflict(FailedPrecondition):
     code = "version_conflict"
-
-
-def _struct(value: dict[str, Any]) -> struct_pb2.Struct:
-    message = struct_pb2.Struct()
-    message.update(value)
-    return message
 
 
 def snapshot(row: Workflow) -> WorkflowSnapshot:
@@ -183,7 +184,7 @@ class WorkflowServicer(ingestion_pb2_grpc.WorkflowServiceServicer):
         return ingestion_pb2.ListWorkflowVersionsResponse(
             versions=[
                 ingestion_pb2.WorkflowVersion(
-                    version=v.version, name=v.name, spec=_struct(v.spec), created_at=timestamp(v.created_at)
+                    version=v.version, name=v.name, spec=struct_message(v.spec), created_at=timestamp(v.created_at)
                 )
                 for v in versions
             ]
@@ -204,7 +205,7 @@ class WorkflowServicer(ingestion_pb2_grpc.WorkflowServiceServicer):
             name=row.name,
             enabled=row.enabled,
             version=row.version,
-            spec=_struct(row.spec),
+            spec=struct_message(row.spec),
             trigger_url=f"{self._public_url}/triggers/{row.id}",
             created_at=timestamp(row.created_at),
             updated_at=timestamp(row.updated_at),
@@ -284,17 +285,17 @@ class WorkflowServicer(ingestion_pb2_grpc.WorkflowServiceServicer):
         return ingestion_pb2.DryRunResponse(
             matched=True,
             contact_status=result.contact_status,
-            contact=_struct(result.contact),
+            contact=struct_message(result.contact),
             conditions_met=result.conditions_met,
             condition_explanation=result.condition_explanation,
             tasks=[
                 ingestion_pb2.DryRunTask(
-                    index=task.index, type=task.type, outcome=task.outcome, input=_struct(mask_secrets(task.input)), error=task.error
+                    index=task.index, type=task.type, outcome=task.outcome, input=struct_message(mask_secrets(task.input)), error=task.error
                 )
                 for task in result.tasks
             ],
             warnings=result.warnings,
-            fields=_struct(run_input.fields),
+            fields=struct_message(run_input.fields),
             outcome=result.outcome,
         )
 
@@ -353,8 +354,8 @@ def _run_reply(run: RunRecord, *, detailed: bool = False) -> ingestion_pb2.Run:
                     status=step.status,
                     attempts=step.attempts,
                     error=step.error,
-                    input=_struct(step.input),
-                    output=_struct(step.output),
+                    input=struct_message(step.input),
+                    output=struct_message(step.output),
                 )
             )
     return reply
