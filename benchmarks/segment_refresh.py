@@ -2,8 +2,8 @@
 INSERT … SELECT of new members, outbox rows, removals) beside the plain SQL GROUP BY query that computes the same
 set, over contacts and transactions generated with set-based SQL, in one run. The membership must equal the query.
 
-    python benchmarks/segment_refresh.py [--quick] [--database postgres|sqlite]
-        full: 1,000,000 contacts / 10,000,000 transactions; --quick: 20,000 / 200,000
+    python benchmarks/segment_refresh.py [--quick | --contacts N] [--database postgres|sqlite]
+        full: 1,000,000 contacts / 10,000,000 transactions; --quick: 20,000 / 200,000; --contacts N: N / 10 N
         ends with: RESULT segment_refresh ratio=<refresh/plain query time> ...
 
 ratio compares the scheduled case, a refresh a day after the last one (the window slid: some contacts leave, some
@@ -161,11 +161,15 @@ async def measure(url: str, dialect: str) -> dict[str, float]:
         expected, plain = await plain_query(sessions, dialect, NOW)
         first_members, first = await refresh(sessions, NOW)
         steady_members, steady = await refresh(sessions, NOW)
-        assert first_members == steady_members == expected, f"membership differs from the plain query: {len(first_members)} vs {len(expected)}"
+        assert first_members == steady_members == expected, (
+            f"membership differs from the plain query: {len(first_members)} vs {len(expected)}"
+        )
         later = NOW + timedelta(days=1)
         expected_later, plain_later = await plain_query(sessions, dialect, later)
         slid_members, slid = await refresh(sessions, later)
-        assert slid_members == expected_later, f"membership differs from the plain query: {len(slid_members)} vs {len(expected_later)}"
+        assert slid_members == expected_later, (
+            f"membership differs from the plain query: {len(slid_members)} vs {len(expected_later)}"
+        )
         async with sessions() as session:
             transactions = (await session.execute(select(func.count()).select_from(text("transactions")))).scalar_one()
         return {"plain": plain, "first": first, "steady": steady, "plain_later": plain_later, "slid": slid,
@@ -174,8 +178,10 @@ async def measure(url: str, dialect: str) -> dict[str, float]:
         await engine.dispose()
 
 
-async def main(quick: bool, database: str | None) -> None:
-    contacts, transactions = (20_000, 200_000) if quick else (1_000_000, 10_000_000)
+async def main(quick: bool, database: str | None, contacts: int | None) -> None:
+    if contacts is None:
+        contacts = 20_000 if quick else 1_000_000
+    transactions = 10 * contacts
     created = None
     if database in (None, "postgres"):
         try:
@@ -213,5 +219,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="20k contacts / 200k transactions, under a minute")
     parser.add_argument("--database", choices=["postgres", "sqlite"], help="default: PostgreSQL when reachable")
+    parser.add_argument("--contacts", type=int, help="another size: this many contacts, ten transactions each")
     arguments = parser.parse_args()
-    asyncio.run(main(arguments.quick, arguments.database))
+    asyncio.run(main(arguments.quick, arguments.database, arguments.contacts))

@@ -5,11 +5,14 @@ event-to-first-task latency at half the saturating rate.
         full: 1000 runs each, 20 s of paced events; --quick: 200 runs each, 6 s
         ends with: RESULT triggered_runs ratio=<cxflow runs/s / bare runs/s> ...
 
-(a) baseline: a bare workflow that runs 3 no-op activities, started with the Temporal client.
-(b) cxflow: events POSTed to a workflow's trigger URL (the real ingestion, directory and notification services, the
-    real worker, an SMTP sink); each run loads the contact, evaluates a condition and sends two emails.
-Both use the same worker settings and keep the same number of starts in flight. A run of (b) counts as done when
-its second email reached the SMTP sink; latency is from the POST to the first email's arrival.
+(a) baseline: a bare workflow that runs 3 no-op activities, started with the Temporal client, its worker in this process.
+(b) cxflow: events POSTed to a workflow's trigger URL; each run loads the contact, evaluates a condition and sends two
+    emails. The stack is what `make up` runs, process for process (cxflow.stack): the dev server persisting to a SQLite
+    file, the ingestion, directory and notification services and the worker, each its own process; the SMTP sink is
+    this script's. Both sides run on that one dev server.
+Both keep the same number of starts in flight. A run of (b) counts as done when its second email reached the SMTP sink;
+latency is from the POST to the first email's arrival. CPU ms per run (all processes of the benchmark's tree) is
+reported beside the rates: on a machine shared with other work it says more than the rates do.
 Targets (issue 5): ratio >= 0.9, p50 <= 150 ms, p99 <= 1 s.
 """
 
@@ -17,6 +20,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import socket
 import sys
 import tempfile
 import time
@@ -29,7 +34,6 @@ import httpx
 import structlog
 from google.protobuf import struct_pb2
 from temporalio.client import Client
-from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,21 +43,11 @@ from _bare_workflow import BareThreeActivities, bare_noop
 
 from cxflow.demo import DEMO_DIRECTORY_ID, DEMO_ORGANIZATION_ID, ensure_demo
 from cxflow.mailcatcher import MailCatcher
+from cxflow.stack import Stack
 from cxflow.v1 import directory_pb2, directory_pb2_grpc, ingestion_pb2, ingestion_pb2_grpc
 from services.common.auth import internal_metadata
 from services.common.logging import configure_logging
 from services.common.settings import Settings
-from services.directory.server import start_directory
-from services.ingestion.server import start_ingestion
-from services.notification.server import start_notification
-from workflows.contracts import (
-    SEARCH_ATTRIBUTE_CONTACT_ID,
-    SEARCH_ATTRIBUTE_ORGANIZATION,
-    SEARCH_ATTRIBUTE_TRIGGER,
-    SEARCH_ATTRIBUTE_WORKFLOW_ID,
-    SEARCH_ATTRIBUTE_WORKFLOW_VERSION,
-)
-from workflows.worker import build_worker
 
 IN_FLIGHT = 50  # starts (or POSTs) in flight at once, for both sides
 
@@ -159,58 +153,93 @@ def percentile(values: list[float], fraction: float) -> float:
     return values[min(len(values) - 1, round(fraction * (len(values) - 1)))]
 
 
+def process_cpu_seconds() -> float:
+    """CPU seconds used so far by this process and every process below it (dev server, services, worker), from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    stats: dict[int, tuple[int, float]] = {}  # pid -> (parent pid, cpu seconds)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
+    ours, total = {os.getpid()}, 0.0
+    changed = True
+    while changed:  # the process tree below us, whatever its depth
+        changed = False
+        for pid, (parent, _) in stats.items():
+            if parent in ours and pid not in ours:
+                ours.add(pid)
+                changed = True
+    for pid in ours:
+        total += stats.get(pid, (0, 0.0))[1]
+    return total
+
+
+def stack_settings(data_dir: Path, smtp_port: int) -> Settings:
+    """The settings `make up` would use, on free ports, with the SMTP sink of this script as the mail server."""
+    ports = {name: free_port() for name in ("temporal", "ui", "http", "ingestion", "directory", "notification", "survey")}
+    overrides = {
+        "CXFLOW_DATA_DIR": str(data_dir),
+        "CXFLOW_LOG_FORMAT": "json",
+        "CXFLOW_LOG_LEVEL": "WARNING",
+        "TEMPORAL_ADDRESS": f"127.0.0.1:{ports['temporal']}",
+        "TEMPORAL_UI_URL": f"http://127.0.0.1:{ports['ui']}",
+        "INGESTION_HTTP_PORT": str(ports["http"]),
+        "INGESTION_GRPC_PORT": str(ports["ingestion"]),
+        "DIRECTORY_GRPC_PORT": str(ports["directory"]),
+        "NOTIFICATION_GRPC_PORT": str(ports["notification"]),
+        "NOTIFICATION_HTTP_PORT": str(ports["survey"]),
+        "INGESTION_GRPC_TARGET": f"127.0.0.1:{ports['ingestion']}",
+        "DIRECTORY_GRPC_TARGET": f"127.0.0.1:{ports['directory']}",
+        "NOTIFICATION_GRPC_TARGET": f"127.0.0.1:{ports['notification']}",
+        "CXFLOW_PUBLIC_URL": f"http://127.0.0.1:{ports['http']}",
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(smtp_port),
+        **{f"{name}_METRICS_PORT": "0" for name in ("INGESTION", "DIRECTORY", "NOTIFICATION", "WORKER", "WORKER_TEMPORAL")},
+    }
+    os.environ.update(overrides)  # the stack's children inherit this process's environment
+    for name in ("CXFLOW_INTERNAL_TOKEN", "DATABASE_URL"):
+        os.environ.pop(name, None)
+    return Settings.from_env()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 async def main(quick: bool) -> None:
     runs = 200 if quick else 1000
     paced_seconds = 6.0 if quick else 20.0
     configure_logging("WARNING", "json", service="benchmark")
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=str(Path(sys.executable).parent / "temporal"),
-        search_attributes=[],
-        dev_server_extra_args=[
-            "--search-attribute", f"{SEARCH_ATTRIBUTE_WORKFLOW_ID}=Keyword",
-            "--search-attribute", f"{SEARCH_ATTRIBUTE_WORKFLOW_VERSION}=Int",
-            "--search-attribute", f"{SEARCH_ATTRIBUTE_CONTACT_ID}=Keyword",
-            "--search-attribute", f"{SEARCH_ATTRIBUTE_TRIGGER}=Keyword",
-            "--search-attribute", f"{SEARCH_ATTRIBUTE_ORGANIZATION}=Keyword",
-        ],
-    )
     catcher = TimedMailCatcher()
     await catcher.start()
     with tempfile.TemporaryDirectory() as data_dir:
-        task_queue = f"bench-cxflow-{uuid.uuid4()}"
-        ports = [0, 0, 0, 0]
-        settings = Settings(
-            data_dir=Path(data_dir), internal_token="cxi_bench-internal-token-0123456789", log_format="json", log_level="WARNING",
-            temporal_task_queue=task_queue, smtp_host="127.0.0.1", smtp_port=catcher.port,
-            ingestion_http_port=ports[0], ingestion_grpc_port=ports[1], directory_grpc_port=ports[2], notification_grpc_port=ports[3],
-            notification_http_port=0,
-        )  # fmt: skip
-        directory = await start_directory(settings)
-        settings = settings.with_overrides(directory_grpc_target=f"127.0.0.1:{directory.grpc_port}")
-        notification = await start_notification(settings)
-        settings = settings.with_overrides(notification_grpc_target=f"127.0.0.1:{notification.grpc_port}")
-        ingestion = await start_ingestion(settings, temporal_client=env.client)
-        settings = settings.with_overrides(
-            ingestion_grpc_target=f"127.0.0.1:{ingestion.grpc_port}", public_url=f"http://127.0.0.1:{ingestion.http_port}"
-        )
-        directory_channel = grpc.aio.insecure_channel(settings.directory_grpc_target)
-        notification_channel = grpc.aio.insecure_channel(settings.notification_grpc_target)
-        worker = build_worker(env.client, task_queue=task_queue, directory_channel=directory_channel,
-                              notification_channel=notification_channel, internal_token=settings.internal_token)  # fmt: skip
-        worker_task = asyncio.create_task(worker.run())
+        settings = stack_settings(Path(data_dir), catcher.port)
+        # What `make up` runs, process for process: the dev server (SQLite file), the three services and the worker.
+        # Only the mail catcher is this script's own, so it can note when each email arrives.
+        stack = Stack(settings)
+        stack.services = [component for component in stack.services if component.name != "mail"]
         try:
+            await stack.start()
+            client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
             credentials = await ensure_demo(settings)
-            metadata = internal_metadata(settings.internal_token, DEMO_ORGANIZATION_ID)
+            metadata = internal_metadata(settings.resolved_internal_token(), DEMO_ORGANIZATION_ID)
             embedded = struct_pb2.Struct()
             embedded.update({"tier": "gold"})
-            await directory_pb2_grpc.DirectoryServiceStub(directory_channel).UpsertContact(
-                directory_pb2.UpsertContactRequest(
-                    directory_id=DEMO_DIRECTORY_ID,
-                    contact=directory_pb2.ContactInput(first_name="Bea", email="bea@example.com", ext_ref="u-bench", embedded_data=embedded),
-                ),
-                metadata=metadata,
-            )
+            async with grpc.aio.insecure_channel(settings.directory_grpc_target) as channel:
+                await directory_pb2_grpc.DirectoryServiceStub(channel).UpsertContact(
+                    directory_pb2.UpsertContactRequest(
+                        directory_id=DEMO_DIRECTORY_ID,
+                        contact=directory_pb2.ContactInput(first_name="Bea", email="bea@example.com", ext_ref="u-bench", embedded_data=embedded),
+                    ),
+                    metadata=metadata,
+                )
             spec = struct_pb2.Struct()
             spec.update(BENCH_WORKFLOW)
             async with grpc.aio.insecure_channel(settings.ingestion_grpc_target) as channel:
@@ -221,31 +250,29 @@ async def main(quick: bool) -> None:
             limits = httpx.Limits(max_connections=IN_FLIGHT * 2, max_keepalive_connections=IN_FLIGHT * 2)
             async with httpx.AsyncClient(timeout=60, limits=limits) as http:
                 # Warm both paths (connections, caches, the sandbox's imports) before timing anything.
-                await bare_runs_per_second(env.client, 20)
+                await bare_runs_per_second(client, 20)
                 await cxflow_runs_per_second(http, url, credentials.api_token, catcher, 20, "warm")
 
-                bare = await bare_runs_per_second(env.client, runs)
+                cpu_before = process_cpu_seconds()
+                bare = await bare_runs_per_second(client, runs)
+                cpu_between = process_cpu_seconds()
                 ours = await cxflow_runs_per_second(http, url, credentials.api_token, catcher, runs, "load")
+                cpu_after = process_cpu_seconds()
                 latencies = await paced_latencies(http, url, credentials.api_token, catcher, ours / 2, paced_seconds)
         finally:
-            await worker.shutdown()
-            await asyncio.gather(worker_task, return_exceptions=True)
-            await directory_channel.close()
-            await notification_channel.close()
-            await ingestion.stop()
-            await notification.stop()
-            await directory.stop()
+            await stack.stop()
             await catcher.stop()
-            await env.shutdown()
 
+    bare_cpu_ms, ours_cpu_ms = (cpu_between - cpu_before) / runs * 1000, (cpu_after - cpu_between) / runs * 1000
     p50, p99 = percentile(latencies, 0.50) * 1000, percentile(latencies, 0.99) * 1000
-    print(f"bare Temporal (3 no-op activities): {bare:.1f} runs/s over {runs} runs")
-    print(f"cxflow (trigger URL, load contact, condition, 2 emails): {ours:.1f} runs/s over {runs} runs")
+    print(f"bare Temporal (3 no-op activities): {bare:.1f} runs/s over {runs} runs, {bare_cpu_ms:.0f} CPU ms per run")
+    print(f"cxflow (trigger URL, load contact, condition, 2 emails): {ours:.1f} runs/s over {runs} runs, "
+          f"{ours_cpu_ms:.0f} CPU ms per run (all processes: dev server, services, worker, SMTP sink, load generator)")
     print(f"event -> first email at {ours / 2:.1f} events/s for {paced_seconds:.0f} s ({len(latencies)} events): "
           f"p50 {p50:.0f} ms, p99 {p99:.0f} ms")  # fmt: skip
     print(
         f"RESULT triggered_runs ratio={ours / bare:.2f} runs_per_s={ours:.1f} baseline_runs_per_s={bare:.1f} "
-        f"p50_ms={p50:.0f} p99_ms={p99:.0f} runs={runs}"
+        f"p50_ms={p50:.0f} p99_ms={p99:.0f} cpu_ms_per_run={ours_cpu_ms:.0f} baseline_cpu_ms_per_run={bare_cpu_ms:.0f} runs={runs}"
     )
 
 

@@ -4,9 +4,24 @@ from __future__ import annotations
 
 import typer
 
-from cxflow.commands import captures, channels, contacts, directories, runs, segments, sources, surveys, tickets, workflows
+from cxflow.commands import (
+    captures,
+    channels,
+    contacts,
+    directories,
+    orgs,
+    runs,
+    segments,
+    sources,
+    surveys,
+    tickets,
+    tokens,
+    workflows,
+)
 
 app = typer.Typer(help="cxflow: customer-experience automation on Temporal.", no_args_is_help=True)
+app.add_typer(orgs.app, name="orgs")
+app.add_typer(tokens.app, name="tokens")
 app.add_typer(workflows.app, name="workflows")
 app.add_typer(runs.app, name="runs")
 app.add_typer(tickets.app, name="tickets")
@@ -18,6 +33,8 @@ app.add_typer(segments.app, name="segments")
 app.add_typer(sources.app, name="sources")
 app.add_typer(sources.subscriptions_app, name="subscriptions")
 app.add_typer(captures.app, name="capture")
+# The issue and Qualtrics put capture under the workflow ("Run test data"); both spellings work.
+workflows.app.add_typer(captures.app, name="capture")
 
 
 @app.command()

@@ -224,6 +224,19 @@ class Stack:
         return waiters[next(iter(done))]
 
 
+def _metrics_urls(settings: Settings) -> str:
+    """The Prometheus endpoints the stack's processes serve (a port of 0 is switched off)."""
+    ports = {
+        "ingestion": settings.ingestion_metrics_port,
+        "directory": settings.directory_metrics_port,
+        "notification": settings.notification_metrics_port,
+        "worker": settings.worker_metrics_port,
+        "temporal sdk": settings.worker_temporal_metrics_port,
+    }
+    served = [f"{name} :{port}" for name, port in ports.items() if port]
+    return f"http://localhost:<port>/metrics · {' · '.join(served)}" if served else "off"
+
+
 def banner(settings: Settings, credentials: DemoCredentials) -> str:
     http = f"http://localhost:{settings.ingestion_http_port}"
     identify = (
@@ -244,6 +257,7 @@ cxflow is up.
   gRPC             ingestion {settings.ingestion_grpc_target} · directory {settings.directory_grpc_target} · notification {settings.notification_grpc_target}
   Email (catcher)  SMTP localhost:{settings.smtp_port} -> {settings.data_dir / 'mail'}/*.eml
   Survey links     {settings.notification_public_url}/s/<token>
+  Metrics          {_metrics_urls(settings)}
   Logs             {settings.data_dir / 'logs'}/*.log
 
 Credentials ({demo_env_path(settings)}; `source` it in scripts):

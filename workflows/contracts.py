@@ -20,6 +20,15 @@ SEARCH_ATTRIBUTE_CONTACT_ID = "CxContactId"
 SEARCH_ATTRIBUTE_TRIGGER = "CxTrigger"
 SEARCH_ATTRIBUTE_ORGANIZATION = "CxOrganization"
 
+# A value written into a visibility query between single quotes (ids, run ids, ISO timestamps): these characters
+# cannot close the quote or change the query's meaning.
+_VISIBILITY_QUERY_VALUE = re.compile(r"[A-Za-z0-9_.:@+\-/]{1,400}")
+VISIBILITY_QUERY_VALUE_RULE = "1-400 letters, digits or . _ : @ + - /"
+
+
+def is_safe_query_value(value: str) -> bool:
+    return _VISIBILITY_QUERY_VALUE.fullmatch(value) is not None
+
 
 @dataclass(frozen=True)
 class WorkflowSnapshot:
@@ -51,6 +60,15 @@ class TriggeredRunInput:
     fields: dict[str, Any] = field(default_factory=dict)  # the trigger's mapped fields
     contact: ContactRef | None = None
     retry_of: str = ""  # the run this one retries by hand, if any
+
+
+def run_memo(summary: str, workflow: WorkflowSnapshot, trigger: str, contact: ContactRef | None) -> dict[str, str]:
+    """The memo a run carries, for people reading it in the Temporal UI: what ran, why, and for whom."""
+    memo = {"summary": summary, "workflow": f"{workflow.name} ({workflow.workflow_id} v{workflow.version})", "trigger": trigger}
+    if contact is not None:
+        found_by = contact.contact_id or f"{contact.lookup_field} = {contact.lookup_value}"
+        memo["contact"] = f"{found_by} in {contact.directory_id}"
+    return memo
 
 
 @dataclass(frozen=True)

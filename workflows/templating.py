@@ -14,6 +14,14 @@ import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 from jinja2.utils import missing as _MISSING
 
+from services.common.template_sandbox import (
+    MAX_POWER_BITS,
+    MAX_RENDERED_CHARS,
+    CappedSandboxedEnvironment,
+    TemplateTooLarge,
+    render_capped,
+)
+
 # Qualtrics piped-text tokens for contact fields -> the contact key a template reads.
 _QUALTRICS_CONTACT_FIELDS = {
     "FirstName": "firstName",
@@ -27,10 +35,8 @@ _QUALTRICS_CONTACT_TOKEN = re.compile(r"\$\{m://(" + "|".join(_QUALTRICS_CONTACT
 _QUALTRICS_FIELD_TOKEN = re.compile(r"\$\{e://Field/([^}]+)\}")
 
 _TEMPLATE_CACHE_SIZE = 512
-# A template's output, and any string or list one of its operators builds, is at most this long.
-MAX_RENDERED_CHARS = 1_000_000
-# `a ** b` on integers may build a result of at most this many bits (a 64-bit number is 64).
-MAX_POWER_BITS = 4_096
+__all__ = ["MAX_POWER_BITS", "MAX_RENDERED_CHARS", "RenderedText", "TemplateError", "TemplateTooLargeError",
+           "UnsafeTemplateError", "render_template", "translate_qualtrics_tokens"]
 
 
 class TemplateError(Exception):
@@ -105,24 +111,12 @@ class _RecordingUndefined(jinja2.ChainableUndefined):
         return str(self)
 
 
-class _DataEnvironment(SandboxedEnvironment):
+class _DataEnvironment(CappedSandboxedEnvironment):
     """A sandbox where `a.b` on a mapping means its key "b" when it has one.
 
     Events are JSON: `event.properties.items` must be the "items" property, not dict.items.
-    Its `*`, `**` and `+` refuse results over the size caps before building them.
+    Its `*`, `**` and `+` refuse results over the size caps before building them (services/common/template_sandbox.py).
     """
-
-    intercepted_binops = frozenset(["*", "**", "+"])
-
-    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        if operator == "**":
-            _check_power(left, right)
-        elif operator == "*":
-            _check_repeat(left, right)
-            _check_repeat(right, left)
-        elif operator == "+" and isinstance(left, _SEQUENCES) and isinstance(right, _SEQUENCES):
-            _check_length(len(left) + len(right))
-        return super().call_binop(context, operator, left, right)
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         if isinstance(obj, Mapping):
@@ -132,26 +126,6 @@ class _DataEnvironment(SandboxedEnvironment):
             except TypeError:
                 pass
         return super().getattr(obj, attribute)
-
-
-_SEQUENCES = (str, bytes, list, tuple)
-
-
-def _check_length(length: int) -> None:
-    if length > MAX_RENDERED_CHARS:
-        raise TemplateTooLargeError(f"template value too large: {length} items (at most {MAX_RENDERED_CHARS})")
-
-
-def _check_repeat(sequence: Any, times: Any) -> None:
-    if isinstance(sequence, _SEQUENCES) and isinstance(times, int):
-        _check_length(len(sequence) * max(times, 0))
-
-
-def _check_power(base: Any, exponent: Any) -> None:
-    if isinstance(base, int) and isinstance(exponent, int) and exponent > 0 and abs(base) > 1:
-        bits = abs(base).bit_length() * exponent
-        if bits > MAX_POWER_BITS:
-            raise TemplateTooLargeError(f"template value too large: {base} ** {exponent} (at most {MAX_POWER_BITS} bits)")
 
 
 def _environment(autoescape: bool) -> SandboxedEnvironment:
@@ -233,7 +207,9 @@ def render_template(template: str, context: Mapping[str, Any], *, html: bool = F
     render = _Render(paths=_container_paths(context))
     token = _current_render.set(render)
     try:
-        text = _render_capped(compiled, context)
+        text = render_capped(compiled, context)
+    except TemplateTooLarge as exc:
+        raise TemplateTooLargeError(str(exc)) from None
     except TemplateError:
         raise
     except jinja2.exceptions.SecurityError as exc:
@@ -245,15 +221,3 @@ def render_template(template: str, context: Mapping[str, Any], *, html: bool = F
     finally:
         _current_render.reset(token)
     return RenderedText(text=text, missing=list(dict.fromkeys(render.missing)))
-
-
-def _render_capped(compiled: jinja2.Template, context: Mapping[str, Any]) -> str:
-    """Renders chunk by chunk, stopping as soon as the output passes MAX_RENDERED_CHARS."""
-    chunks: list[str] = []
-    length = 0
-    for chunk in compiled.generate(context):
-        length += len(chunk)
-        if length > MAX_RENDERED_CHARS:
-            raise TemplateTooLargeError(f"template output too large: over {MAX_RENDERED_CHARS} characters")
-        chunks.append(chunk)
-    return "".join(chunks)

@@ -216,6 +216,7 @@ class TriggeredRunWorkflow:
                 contact_id=self._contact_id,
                 since=since.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
                 exclude_run_id=workflow.info().workflow_id,
+                organization_id=input.organization_id,
             ),
             activity_id="frequency-cap",
             start_to_close_timeout=timedelta(seconds=10),

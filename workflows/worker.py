@@ -9,21 +9,30 @@ import asyncio
 import logging
 import os
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import TypeVar
 
 import grpc
 import structlog
+from prometheus_client import CollectorRegistry
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import RPCError, RPCStatusCode
-from temporalio.worker import Worker
+from temporalio.worker import (
+    Worker,
+)
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from cxflow.v1 import directory_pb2_grpc, notification_pb2_grpc
+from services.common.grpc_client import service_channel
 from services.common.grpc_server import wait_for_termination_signal
 from services.common.logging import configure_logging
+from services.common.metrics import RunMetrics, TaskMetrics, serve_metrics
 from services.common.settings import Settings
+from services.common.tracing import configure_tracing, shutdown_tracing, temporal_interceptors
 from workflows.activities.directory import DirectoryActivities
 from workflows.activities.notification import NotificationActivities
 from workflows.activities.runs import RunActivities
@@ -34,6 +43,7 @@ from workflows.contracts import (
     SEARCH_ATTRIBUTE_WORKFLOW_ID,
     SEARCH_ATTRIBUTE_WORKFLOW_VERSION,
 )
+from workflows.run_metrics import RunMetricsInterceptor
 from workflows.segment_refresh import SegmentRefreshActivities, SegmentRefreshWorkflow, ensure_segment_refresh_schedule
 from workflows.triggered_run import DryRunWorkflow, TriggeredRunWorkflow
 
@@ -56,7 +66,6 @@ WORKFLOW_RUNNER = SandboxedWorkflowRunner(restrictions=SandboxRestrictions.defau
 # In-flight activities get this long to finish when the worker is asked to stop.
 GRACEFUL_SHUTDOWN = timedelta(seconds=10)
 
-
 def build_worker(
     client: Client,
     *,
@@ -64,17 +73,18 @@ def build_worker(
     directory_channel: grpc.aio.Channel,
     notification_channel: grpc.aio.Channel,
     internal_token: str,
+    metrics_registry: CollectorRegistry | None = None,
 ) -> Worker:
-    """A worker for TriggeredRun on task_queue, its activities bound to clients of the two services."""
+    """A worker for TriggeredRun on task_queue, its activities bound to clients of the two services.
+    metrics_registry: where the run and task series go (the process's /metrics serves it)."""
+    registry = metrics_registry if metrics_registry is not None else CollectorRegistry()
     directory = DirectoryActivities(directory_pb2_grpc.DirectoryServiceStub(directory_channel), internal_token)
     segment_refresh = SegmentRefreshActivities(
         directory_pb2_grpc.OrganizationServiceStub(directory_channel),
         directory_pb2_grpc.DirectoryServiceStub(directory_channel),
         internal_token,
     )
-    notification = NotificationActivities(
-        notification_pb2_grpc.NotificationServiceStub(notification_channel), internal_token
-    )
+    notification = NotificationActivities(notification_pb2_grpc.NotificationServiceStub(notification_channel), internal_token)
     return Worker(
         client,
         task_queue=task_queue,
@@ -97,6 +107,7 @@ def build_worker(
         # Task activities are gRPC calls that each hold a database connection in the service they call for a
         # moment; more at once than those pools hold only queue there (and can outlast a call's deadline).
         max_concurrent_activities=MAX_CONCURRENT_ACTIVITIES,
+        interceptors=[RunMetricsInterceptor(RunMetrics(registry), TaskMetrics(registry)), *temporal_interceptors()],
     )
 
 
@@ -118,16 +129,53 @@ async def ensure_search_attributes(client: Client, namespace: str) -> None:
     log.info("worker.search_attributes_registered", namespace=namespace, names=sorted(missing))
 
 
+# The server is down or restarting (refused or reset connections surface as UNKNOWN "transport error"), or too busy.
+_TEMPORAL_UNREACHABLE = frozenset({RPCStatusCode.UNAVAILABLE, RPCStatusCode.UNKNOWN, RPCStatusCode.DEADLINE_EXCEEDED})
+STARTUP_RETRY_MAX_SECONDS = 30.0
+_Result = TypeVar("_Result")
+
+
+async def when_temporal_answers(step: str, call: Callable[[], Awaitable[_Result]]) -> _Result:
+    """Runs one start-up call, retrying with backoff while the Temporal server is unreachable: a worker started during
+    a server restart (or by a supervisor before the server is up) waits for it instead of exiting."""
+    delay = 1.0
+    while True:
+        try:
+            return await call()
+        except RPCError as exc:
+            if exc.status not in _TEMPORAL_UNREACHABLE:
+                raise
+            error = str(exc)
+        except RuntimeError as exc:  # Client.connect: "Failed client connect: ... ConnectError ..."
+            if not str(exc).startswith("Failed client connect"):
+                raise
+            error = str(exc)
+        log.warning("worker.temporal_unreachable", step=step, retry_in=delay, error=error)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, STARTUP_RETRY_MAX_SECONDS)
+
+
+def temporal_runtime(host: str, port: int) -> Runtime | None:
+    """A Temporal SDK runtime that serves its own metrics (temporal_* series) at http://host:port/metrics;
+    None (the SDK's default runtime, without metrics) when port is 0."""
+    if port == 0:
+        return None
+    return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"{host}:{port}")))
+
+
 async def run_worker(settings: Settings) -> None:
     """Runs the worker until SIGTERM or SIGINT, then lets in-flight tasks finish and stops."""
     internal_token = settings.resolved_internal_token()
-    client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
-    await ensure_search_attributes(client, settings.temporal_namespace)
-    await ensure_segment_refresh_schedule(
-        client, settings.temporal_task_queue, timedelta(seconds=settings.segment_refresh_interval_seconds)
+    registry = CollectorRegistry()
+    metrics = serve_metrics(registry, settings.metrics_host, settings.worker_metrics_port, process="worker")
+    runtime = temporal_runtime(settings.metrics_host, settings.worker_temporal_metrics_port)
+    client = await when_temporal_answers(
+        "connect", lambda: Client.connect(settings.temporal_address, namespace=settings.temporal_namespace, runtime=runtime)
     )
-    directory_channel = grpc.aio.insecure_channel(settings.directory_grpc_target)
-    notification_channel = grpc.aio.insecure_channel(settings.notification_grpc_target)
+    await when_temporal_answers("search attributes", lambda: ensure_search_attributes(client, settings.temporal_namespace))
+    refresh_every = timedelta(seconds=settings.segment_refresh_interval_seconds)
+    directory_channel = service_channel(settings.directory_grpc_target)
+    notification_channel = service_channel(settings.notification_grpc_target)
     try:
         worker = build_worker(
             client,
@@ -135,8 +183,18 @@ async def run_worker(settings: Settings) -> None:
             directory_channel=directory_channel,
             notification_channel=notification_channel,
             internal_token=internal_token,
+            metrics_registry=registry,
         )
         async with worker:
+            # The schedule is upserted while the worker already polls: on a busy server that can take many seconds,
+            # and the runs waiting for this worker (after a restart, say) need not wait for it.
+            schedule = asyncio.create_task(
+                when_temporal_answers(
+                    "segment refresh schedule",
+                    lambda: ensure_segment_refresh_schedule(client, settings.temporal_task_queue, refresh_every),
+                )
+            )
+            schedule.add_done_callback(_log_schedule_failure)
             log.info(
                 "worker.running",
                 temporal=settings.temporal_address,
@@ -144,10 +202,18 @@ async def run_worker(settings: Settings) -> None:
                 task_queue=settings.temporal_task_queue,
             )
             await wait_for_termination_signal()
+            schedule.cancel()
         log.info("worker.stopped")
     finally:
         await directory_channel.close()
         await notification_channel.close()
+        if metrics is not None:
+            metrics.close()
+
+
+def _log_schedule_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("worker.segment_refresh_schedule_failed", exc_info=task.exception())
 
 
 def _exit_without_finalizing(code: int) -> None:
@@ -167,5 +233,7 @@ def _exit_without_finalizing(code: int) -> None:
 if __name__ == "__main__":
     _settings = Settings.from_env()
     configure_logging(_settings.log_level, _settings.log_format, service="worker")
+    configure_tracing("cxflow-worker", _settings.otlp_endpoint)  # before the channels to the services exist
     asyncio.run(run_worker(_settings))
+    shutdown_tracing()  # sends the spans still buffered
     _exit_without_finalizing(0)

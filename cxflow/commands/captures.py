@@ -9,11 +9,13 @@ from typing import Annotated, Any
 import typer
 from google.protobuf import json_format, struct_pb2
 
-from cxflow.commands.support import call, console, print_rows
+from cxflow.commands.support import call, console, print_rows, usage_error
 from cxflow.v1 import ingestion_pb2, ingestion_pb2_grpc
 from services.common.settings import Settings
 
-app = typer.Typer(help="Capture the events a workflow's trigger receives, and propose mappings from a sample.", no_args_is_help=True)
+app = typer.Typer(
+    help="Capture the events a workflow's trigger receives, and propose mappings from a sample.", no_args_is_help=True
+)
 
 
 def _stub(channel: Any) -> ingestion_pb2_grpc.IngestionServiceStub:
@@ -27,7 +29,12 @@ def _capture_document(capture: ingestion_pb2.TriggerCapture) -> dict[str, Any]:
         "remaining": capture.remaining,
         "startedAt": capture.started_at.ToJsonString(),
         "events": [
-            {"eventId": e.event_id, "via": e.via, "receivedAt": e.received_at.ToJsonString(), "payload": json_format.MessageToDict(e.payload)}
+            {
+                "eventId": e.event_id,
+                "via": e.via,
+                "receivedAt": e.received_at.ToJsonString(),
+                "payload": json_format.MessageToDict(e.payload),
+            }
             for e in capture.events
         ],
     }
@@ -46,7 +53,9 @@ def capture_start(
             ingestion_pb2.StartTriggerCaptureRequest(workflow_id=workflow_id, count=count), metadata=md
         ),
     )
-    console.print(f"capturing the next {capture.requested} event(s) of {capture.workflow_id}; read them with `cxflow capture show`")
+    console.print(
+        f"capturing the next {capture.requested} event(s) of {capture.workflow_id}; read them with `cxflow capture show`"
+    )
 
 
 @app.command("show")
@@ -58,7 +67,9 @@ def capture_show(
     settings = Settings.from_env()
     capture = call(
         settings.ingestion_grpc_target,
-        lambda channel, md: _stub(channel).GetTriggerCapture(ingestion_pb2.GetTriggerCaptureRequest(workflow_id=workflow_id), metadata=md),
+        lambda channel, md: _stub(channel).GetTriggerCapture(
+            ingestion_pb2.GetTriggerCaptureRequest(workflow_id=workflow_id), metadata=md
+        ),
     )
     document = _capture_document(capture)
     if as_json:
@@ -80,8 +91,7 @@ def capture_propose(
         struct = struct_pb2.Struct()
         struct.update(document)
     except (OSError, ValueError, TypeError, AttributeError) as exc:
-        console.print(f"[red]{sample} is not a JSON object[/red]: {exc}")
-        raise typer.Exit(2) from None
+        usage_error(f"{sample} is not a JSON object: {exc}")
     settings = Settings.from_env()
     reply = call(
         settings.ingestion_grpc_target,

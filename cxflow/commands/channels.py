@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
 from google.protobuf import json_format
 
-from cxflow.commands.support import call
+from cxflow.commands.support import call, print_fields
 from cxflow.v1 import notification_pb2, notification_pb2_grpc
 from services.common.settings import Settings
 
@@ -26,13 +25,13 @@ def _pairs(values: list[str], option: str) -> dict[str, str]:
     return pairs
 
 
-def _print(summary: notification_pb2.ChannelSettingsSummary) -> None:
-    typer.echo(json.dumps(json_format.MessageToDict(summary, always_print_fields_with_no_presence=True), indent=2))
+def _print(summary: notification_pb2.ChannelSettingsSummary, as_json: bool = True) -> None:
+    print_fields(json_format.MessageToDict(summary, always_print_fields_with_no_presence=True), as_json)
 
 
 @app.command("show")
-def channels_show() -> None:
-    """Print what is configured (never a secret) as JSON."""
+def channels_show(as_json: bool = typer.Option(False, "--json", help="print JSON for scripts")) -> None:
+    """Show what is configured (never a secret)."""
     settings = Settings.from_env()
     summary = call(
         settings.notification_grpc_target,
@@ -40,7 +39,7 @@ def channels_show() -> None:
             notification_pb2.GetChannelSettingsRequest(), metadata=md
         ),
     )
-    _print(summary)
+    _print(summary, as_json)
 
 
 @app.command("set")
@@ -81,8 +80,13 @@ def channels_set(
     if smtp_host is not None:
         request.smtp.CopyFrom(
             notification_pb2.SmtpSettings(
-                host=smtp_host, port=smtp_port, starttls=smtp_starttls, tls=smtp_tls,
-                username=smtp_user, password=smtp_password, default_from=smtp_from,
+                host=smtp_host,
+                port=smtp_port,
+                starttls=smtp_starttls,
+                tls=smtp_tls,
+                username=smtp_user,
+                password=smtp_password,
+                default_from=smtp_from,
             )
         )
     if zendesk_url is not None:

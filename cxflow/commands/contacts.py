@@ -1,14 +1,31 @@
-"""`cxflow contacts ...`: show one contact (with its lists and segments) or search a directory's contacts."""
+"""`cxflow contacts ...`: show one contact (with its lists and segments), search a directory's contacts, import a CSV."""
 
 from __future__ import annotations
 
+import asyncio
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, Any
 
+import grpc
 import typer
 from google.protobuf import json_format
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from cxflow.commands.contact_csv import CsvLayoutError, CsvRow, check_header, count_rows, read_rows
 from cxflow.commands.directories import DIRECTORY_OPTION_HELP, resolve_directory
-from cxflow.commands.support import call, console, print_rows
+from cxflow.commands.support import (
+    api_token,
+    call,
+    describe_rpc_error,
+    print_fields,
+    print_json,
+    print_rows,
+    refused,
+    usage_error,
+)
 from cxflow.v1 import common_pb2, directory_pb2, directory_pb2_grpc
 from services.common.settings import Settings
 
@@ -48,14 +65,7 @@ def contacts_get(
             directory_pb2.GetContactRequest(directory_id=directory_id, contact_id=contact_id), metadata=md
         ),
     )
-    row = contact_row(contact)
-    if as_json:
-        print_rows([row], [], as_json=True)
-        return
-    for key, value in row.items():
-        if isinstance(value, (list, dict)):
-            value = ", ".join(value) if isinstance(value, list) else ", ".join(f"{k}={v}" for k, v in value.items())
-        console.print(f"[bold]{key}[/bold]: {value}")
+    print_fields(contact_row(contact), as_json)
 
 
 def _filter(expressions: list[str], any_of: bool) -> directory_pb2.ContactFilter | None:
@@ -64,8 +74,7 @@ def _filter(expressions: list[str], any_of: bool) -> directory_pb2.ContactFilter
     for expression in expressions:
         field, separator, value = expression.partition("=")
         if not separator or not field:
-            console.print(f"[red]--filter takes field=value[/red], got {expression!r}")
-            raise typer.Exit(2)
+            usage_error(f"--filter takes field=value, got {expression!r}")
         filters.append(directory_pb2.ContactFilter(field=directory_pb2.FieldFilter(field=field, comparison="eq", value=value)))
     if not filters:
         return None
@@ -75,7 +84,9 @@ def _filter(expressions: list[str], any_of: bool) -> directory_pb2.ContactFilter
 
 @app.command("search")
 def contacts_search(
-    filters: Annotated[list[str] | None, typer.Option("--filter", "-f", help="field=value; repeat for more (all must match)")] = None,
+    filters: Annotated[
+        list[str] | None, typer.Option("--filter", "-f", help="field=value; repeat for more (all must match)")
+    ] = None,
     any_of: bool = typer.Option(False, "--any", help="match contacts meeting any filter instead of all"),
     directory: str = typer.Option(None, "--directory", "-d", help=DIRECTORY_OPTION_HELP),
     limit: int = typer.Option(100, "--limit", help="at most this many contacts"),
@@ -89,13 +100,16 @@ def contacts_search(
     page_token = ""
     while len(contacts) < limit:
         request = directory_pb2.SearchContactsRequest(
-            directory_id=directory_id, page=common_pb2.PageRequest(page_size=min(limit - len(contacts), 1000), page_token=page_token)
+            directory_id=directory_id,
+            page=common_pb2.PageRequest(page_size=min(limit - len(contacts), 1000), page_token=page_token),
         )
         if condition is not None:
             request.filter.CopyFrom(condition)
         reply = call(
             settings.directory_grpc_target,
-            lambda channel, md, request=request: directory_pb2_grpc.DirectoryServiceStub(channel).SearchContacts(request, metadata=md),
+            lambda channel, md, request=request: directory_pb2_grpc.DirectoryServiceStub(channel).SearchContacts(
+                request, metadata=md
+            ),
         )
         contacts.extend(reply.contacts)
         page_token = reply.next_page_token
@@ -106,6 +120,131 @@ def contacts_search(
         rows = [{**row, "segmentIds": ", ".join(row["segmentIds"])} for row in rows]
     print_rows(
         rows,
-        [("id", "id"), ("email", "email"), ("firstName", "first name"), ("lastName", "last name"), ("extRef", "extRef"), ("segmentIds", "segments")],
+        [
+            ("id", "id"),
+            ("email", "email"),
+            ("firstName", "first name"),
+            ("lastName", "last name"),
+            ("extRef", "extRef"),
+            ("segmentIds", "segments"),
+        ],
         as_json,
     )
+
+
+# UpsertContacts takes at most this many contacts per call.
+MAX_IMPORT_BATCH = 1000
+# INVALID_ARGUMENT from UpsertContacts names the entry at fault: "contacts[12].embedded_data...: ...".
+_ENTRY_AT_FAULT = re.compile(r"contacts\[(\d+)\]")
+
+
+@dataclass
+class ImportReport:
+    rows: int = 0
+    created: int = 0
+    updated: int = 0
+    failed: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"rows": self.rows, "created": self.created, "updated": self.updated, "failed": self.failed}
+
+
+@app.command("import")
+def contacts_import(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="CSV with a header row: firstName,lastName,email,phone,extRef,language; other columns become embedded data"
+        ),
+    ],
+    directory: str = typer.Option(None, "--directory", "-d", help=DIRECTORY_OPTION_HELP),
+    batch_size: int = typer.Option(500, "--batch-size", min=1, max=MAX_IMPORT_BATCH, help="contacts per UpsertContacts call"),
+    as_json: bool = typer.Option(False, "--json", help="print the counts and failed rows as JSON"),
+) -> None:
+    """Create or update contacts from a CSV, in batches, deduplicated by the directory's rules.
+
+    Rows without an email, phone or extRef, with a malformed email, with the wrong number of columns, or refused by the
+    directory are skipped and listed by line; the rest are imported. Exit code 1 when any row failed.
+    """
+    if not file.is_file():
+        usage_error(f"{file}: no such file")
+    settings = Settings.from_env()
+    directory_id = resolve_directory(settings, directory)
+    try:
+        check_header(file)
+        total = count_rows(file)
+        report = asyncio.run(_import(settings.directory_grpc_target, directory_id, file, total, batch_size))
+    except (CsvLayoutError, UnicodeDecodeError) as exc:
+        usage_error(f"cannot import {file}: {exc}")
+    if as_json:
+        print_json(report.as_dict())
+    else:
+        typer.echo(
+            f"{report.rows} rows into {directory_id}: {report.created} created, {report.updated} updated, {len(report.failed)} failed"
+        )
+        if report.failed:
+            print_rows(report.failed, [("line", "line"), ("error", "why it was not imported")], as_json=False)
+    if report.failed:
+        raise typer.Exit(1)
+
+
+async def _import(target: str, directory_id: str, file: Path, total: int, batch_size: int) -> ImportReport:
+    report = ImportReport()
+    metadata = (("authorization", f"Bearer {api_token()}"),)
+    # The bar goes to stderr, so stdout holds only the result (and --json stays parseable).
+    progress = Progress(
+        TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=Console(stderr=True)
+    )
+    async with grpc.aio.insecure_channel(target) as channel:
+        stub = directory_pb2_grpc.DirectoryServiceStub(channel)
+        with progress:
+            task = progress.add_task("import", total=total)
+            batch: list[CsvRow] = []
+            for row in read_rows(file):
+                report.rows += 1
+                if row.contact is None:
+                    report.failed.append({"line": row.line, "error": row.error})
+                    progress.advance(task)
+                    continue
+                batch.append(row)
+                if len(batch) == batch_size:
+                    await _send(stub, metadata, target, directory_id, batch, report)
+                    progress.advance(task, len(batch))
+                    batch = []
+            if batch:
+                await _send(stub, metadata, target, directory_id, batch, report)
+                progress.advance(task, len(batch))
+    report.failed.sort(key=lambda failure: failure["line"])
+    return report
+
+
+async def _send(
+    stub: directory_pb2_grpc.DirectoryServiceStub,
+    metadata: tuple[tuple[str, str], ...],
+    target: str,
+    directory_id: str,
+    batch: list[CsvRow],
+    report: ImportReport,
+) -> None:
+    """One UpsertContacts call per batch; an entry the directory refuses is set aside and the rest are sent again."""
+    pending = list(batch)
+    while pending:
+        request = directory_pb2.UpsertContactsRequest(directory_id=directory_id, contacts=[row.contact for row in pending])
+        try:
+            reply = await stub.UpsertContacts(request, metadata=metadata)
+        except grpc.aio.AioRpcError as exc:
+            at_fault = _ENTRY_AT_FAULT.search(exc.details() or "")
+            if exc.code() != grpc.StatusCode.INVALID_ARGUMENT or at_fault is None or int(at_fault.group(1)) >= len(pending):
+                done = f"{report.created} created and {report.updated} updated before this"
+                refused(f"{describe_rpc_error(target, exc)} ({done})")
+            index = int(at_fault.group(1))
+            message = _ENTRY_AT_FAULT.sub("contact", exc.details(), count=1)
+            report.failed.append({"line": pending[index].line, "error": message})
+            del pending[index]
+            continue
+        for result in reply.results:
+            if result.created:
+                report.created += 1
+            else:
+                report.updated += 1
+        return

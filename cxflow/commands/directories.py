@@ -1,12 +1,12 @@
-"""`cxflow directories ...`: the organization's directories (pools), and how other commands pick one."""
+"""`cxflow directories ...`: list and create the organization's directories (pools), and how other commands pick one."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
-from cxflow.commands.support import call, console, print_rows
+from cxflow.commands.support import call, print_json, print_rows, usage_error
 from cxflow.v1 import common_pb2, directory_pb2, directory_pb2_grpc
 from services.common.settings import Settings
 
@@ -42,8 +42,7 @@ def resolve_directory(settings: Settings, directory_id: str | None) -> str:
         return defaults[0]
     if len(directories) == 1:
         return directories[0].id
-    console.print("[red]name a directory with --directory[/red] (the organization has no default directory)")
-    raise typer.Exit(2)
+    usage_error("name a directory with --directory (the organization has no default directory)")
 
 
 def _row(directory: directory_pb2.Directory) -> dict[str, Any]:
@@ -66,4 +65,52 @@ def directories_list(as_json: bool = typer.Option(False, "--json", help="print J
     rows = [_row(directory) for directory in all_directories(Settings.from_env())]
     if not as_json:
         rows = [{**row, "dedupRules": ", ".join(row["dedupRules"]) or "(none)"} for row in rows]
-    print_rows(rows, [("id", "id"), ("name", "name"), ("default", "default"), ("contacts", "contacts"), ("dedupRules", "dedup rules")], as_json)
+    print_rows(
+        rows,
+        [("id", "id"), ("name", "name"), ("default", "default"), ("contacts", "contacts"), ("dedupRules", "dedup rules")],
+        as_json,
+    )
+
+
+_DEDUP_FIELDS = {
+    "email": directory_pb2.DEDUP_FIELD_EMAIL,
+    "phone": directory_pb2.DEDUP_FIELD_PHONE,
+    "extref": directory_pb2.DEDUP_FIELD_EXT_REF,
+    "firstname": directory_pb2.DEDUP_FIELD_FIRST_NAME,
+    "lastname": directory_pb2.DEDUP_FIELD_LAST_NAME,
+}
+
+
+def _dedup_rule(text: str) -> directory_pb2.DedupRule:
+    names = [part.strip() for part in text.split("+")]
+    unknown = [name for name in names if name.lower().replace("_", "") not in _DEDUP_FIELDS]
+    if unknown:
+        usage_error(f"--dedup {text!r}: unknown field {unknown[0]!r} (fields: email, phone, extRef, firstName, lastName)")
+    return directory_pb2.DedupRule(fields=[_DEDUP_FIELDS[name.lower().replace("_", "")] for name in names])
+
+
+@app.command("create")
+def directories_create(
+    name: str,
+    dedup: Annotated[
+        list[str] | None,
+        typer.Option("--dedup", help="a dedup rule, fields joined by '+', e.g. extRef or email+lastName; repeat, in order"),
+    ] = None,
+    is_default: bool = typer.Option(False, "--default", help="make it the organization's default directory"),
+    directory_id: str = typer.Option("", "--id", help="a chosen id (POOL_…); an existing directory with it is returned as is"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON for scripts"),
+) -> None:
+    """Create a directory with up to 3 ordered dedup rules."""
+    settings = Settings.from_env()
+    request = directory_pb2.CreateDirectoryRequest(
+        name=name, dedup_rules=[_dedup_rule(rule) for rule in dedup or []], is_default=is_default, id=directory_id
+    )
+    created = call(
+        settings.directory_grpc_target,
+        lambda channel, md: directory_pb2_grpc.DirectoryServiceStub(channel).CreateDirectory(request, metadata=md),
+    )
+    row = _row(created)
+    if as_json:
+        print_json(row)
+        return
+    typer.echo(f"directory {created.id} ({created.name}), dedup rules: {', '.join(row['dedupRules']) or '(none)'}")

@@ -8,7 +8,7 @@ from typing import Any
 import typer
 from google.protobuf import json_format
 
-from cxflow.commands.support import call, print_rows
+from cxflow.commands.support import call, print_rows, usage_error
 from cxflow.v1 import common_pb2, ingestion_pb2, ingestion_pb2_grpc
 from services.common.settings import Settings
 
@@ -52,8 +52,7 @@ def runs_list(
 ) -> None:
     """List runs, newest first."""
     if status and status not in STATUSES:
-        typer.echo(f"unknown status {status!r}", err=True)
-        raise typer.Exit(2)
+        usage_error(f"unknown status {status!r}")
     runs: list[ingestion_pb2.Run] = []
     page_token = ""
     while len(runs) < limit:
@@ -70,8 +69,14 @@ def runs_list(
         page_token = reply.next_page_token
         if not page_token:
             break
-    columns = [("runId", "run"), ("workflowId", "workflow"), ("version", "v"), ("contactId", "contact"), ("status", "status"),
-               ("startedAt", "started")]
+    columns = [
+        ("runId", "run"),
+        ("workflowId", "workflow"),
+        ("version", "v"),
+        ("contactId", "contact"),
+        ("status", "status"),
+        ("startedAt", "started"),
+    ]
     print_rows([_row(run) for run in runs[:limit]], columns, as_json)
 
 

@@ -10,7 +10,7 @@ import yaml
 from google.protobuf import json_format, struct_pb2
 
 from cxflow.commands.directories import DIRECTORY_OPTION_HELP, resolve_directory
-from cxflow.commands.support import call, console, print_rows
+from cxflow.commands.support import call, console, print_rows, usage_error
 from cxflow.v1 import common_pb2, directory_pb2, directory_pb2_grpc
 from services.common.settings import Settings
 
@@ -53,7 +53,9 @@ def _all_segments(settings: Settings, directory_id: str) -> list[directory_pb2.S
         reply = call(
             settings.directory_grpc_target,
             lambda channel, md, page_token=page_token: _stub(channel).ListSegments(
-                directory_pb2.ListSegmentsRequest(directory_id=directory_id, page=common_pb2.PageRequest(page_size=1000, page_token=page_token)),
+                directory_pb2.ListSegmentsRequest(
+                    directory_id=directory_id, page=common_pb2.PageRequest(page_size=1000, page_token=page_token)
+                ),
                 metadata=md,
             ),
         )
@@ -67,15 +69,16 @@ def _read_definition(path: Path) -> dict[str, Any]:
     try:
         definition = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as exc:
-        console.print(f"[red]cannot read {path}[/red]: {exc}")
-        raise typer.Exit(2) from None
-    if not isinstance(definition, dict) or not isinstance(definition.get("name"), str) or not isinstance(definition.get("rule"), dict):
-        console.print(f"[red]{path} needs at least name and rule[/red]\n{EXAMPLE}")
-        raise typer.Exit(2)
+        usage_error(f"cannot read {path}: {exc}")
+    if (
+        not isinstance(definition, dict)
+        or not isinstance(definition.get("name"), str)
+        or not isinstance(definition.get("rule"), dict)
+    ):
+        usage_error(f"{path} needs at least name and rule\n{EXAMPLE}")
     unknown = sorted(set(definition) - {"name", "description", "directory", "id", "rule"})
     if unknown:
-        console.print(f"[red]{path}: unknown key {unknown[0]!r}[/red] (keys: name, description, directory, id, rule)")
-        raise typer.Exit(2)
+        usage_error(f"{path}: unknown key {unknown[0]!r} (keys: name, description, directory, id, rule)")
     return definition
 
 
@@ -152,7 +155,9 @@ def segments_members(
             settings.directory_grpc_target,
             lambda channel, md, page_token=page_token: _stub(channel).ListSegmentMembers(
                 directory_pb2.ListSegmentMembersRequest(
-                    directory_id=directory_id, segment_id=segment_id, page=common_pb2.PageRequest(page_size=1000, page_token=page_token)
+                    directory_id=directory_id,
+                    segment_id=segment_id,
+                    page=common_pb2.PageRequest(page_size=1000, page_token=page_token),
                 ),
                 metadata=md,
             ),

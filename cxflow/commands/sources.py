@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from google.protobuf import json_format
 
-from cxflow.commands.support import call, console, print_rows
+from cxflow.commands.support import call, print_rows, usage_error
 from cxflow.v1 import common_pb2, ingestion_pb2, ingestion_pb2_grpc
 from services.common.settings import Settings
 
@@ -84,8 +84,14 @@ def _subscription_row(subscription: ingestion_pb2.Subscription) -> dict[str, Any
     }
 
 
-_SUBSCRIPTION_COLUMNS = [("id", "id"), ("name", "name"), ("action", "action"), ("filter", "filter"), ("target", "target"),
-                         ("enabled", "enabled")]
+_SUBSCRIPTION_COLUMNS = [
+    ("id", "id"),
+    ("name", "name"),
+    ("action", "action"),
+    ("filter", "filter"),
+    ("target", "target"),
+    ("enabled", "enabled"),
+]
 
 
 @subscriptions_app.command("list")
@@ -117,7 +123,9 @@ def subscriptions_create(
     source_id: str = typer.Argument(..., help="the source (SRC_…)"),
     action: str = typer.Option(..., "--action", help="upsert-contact, upsert-transaction or start-workflow"),
     name: str = typer.Option("", "--name"),
-    event_filter: str = typer.Option("", "--filter", help='Segment subscription syntax; default: the action\'s, e.g. type = "identify"'),
+    event_filter: str = typer.Option(
+        "", "--filter", help='Segment subscription syntax; default: the action\'s, e.g. type = "identify"'
+    ),
     directory_id: str = typer.Option("", "--directory", help="for the contact actions (POOL_…)"),
     mailing_list_id: str = typer.Option("", "--mailing-list", help="for upsert-transaction (CG_…)"),
     workflow_id: str = typer.Option("", "--workflow", help="for start-workflow (WF_…)"),
@@ -127,23 +135,30 @@ def subscriptions_create(
 ) -> None:
     """Create a subscription of a source."""
     if action not in ACTIONS:
-        console.print(f"[red]--action must be one of {', '.join(ACTIONS)}[/red]")
-        raise typer.Exit(2)
+        usage_error(f"--action must be one of {', '.join(ACTIONS)}")
     mappings = []
     if mappings_file is not None:
         try:
             documents = json.loads(mappings_file.read_text())
             mappings = [json_format.ParseDict(document, ingestion_pb2.FieldMapping()) for document in documents]
         except (OSError, ValueError, TypeError, json_format.ParseError) as exc:
-            console.print(f"[red]cannot read {mappings_file}[/red]: {exc}")
-            raise typer.Exit(2) from None
+            usage_error(f"cannot read {mappings_file}: {exc}")
     subscription = ingestion_pb2.Subscription(
-        source_id=source_id, name=name or action, action=ACTIONS[action], filter=event_filter, directory_id=directory_id,
-        mailing_list_id=mailing_list_id, workflow_id=workflow_id, mappings=mappings, enabled=not disabled,
+        source_id=source_id,
+        name=name or action,
+        action=ACTIONS[action],
+        filter=event_filter,
+        directory_id=directory_id,
+        mailing_list_id=mailing_list_id,
+        workflow_id=workflow_id,
+        mappings=mappings,
+        enabled=not disabled,
     )
     settings = Settings.from_env()
     created = call(
         settings.ingestion_grpc_target,
-        lambda channel, md: _stub(channel).CreateSubscription(ingestion_pb2.CreateSubscriptionRequest(subscription=subscription), metadata=md),
+        lambda channel, md: _stub(channel).CreateSubscription(
+            ingestion_pb2.CreateSubscriptionRequest(subscription=subscription), metadata=md
+        ),
     )
     print_rows([_subscription_row(created)], _SUBSCRIPTION_COLUMNS, as_json)

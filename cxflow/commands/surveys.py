@@ -77,14 +77,27 @@ def surveys_distributions(
         )
         rows += [
             {
-                "id": d.id, "surveyId": d.survey_id, "contactId": d.contact_id, "runId": d.run_id, "email": d.email,
-                "sent": _when(d, "sent_at"), "opened": _when(d, "opened_at"), "expires": _when(d, "expires_at"),
+                "id": d.id,
+                "surveyId": d.survey_id,
+                "contactId": d.contact_id,
+                "runId": d.run_id,
+                "email": d.email,
+                "sent": _when(d, "sent_at"),
+                "opened": _when(d, "opened_at"),
+                "expires": _when(d, "expires_at"),
             }
             for d in reply.distributions
         ]
         page_token = reply.next_page_token
         if not page_token:
             break
-    columns = [("id", "id"), ("surveyId", "survey"), ("contactId", "contact"), ("email", "email"), ("sent", "sent"),
-               ("opened", "opened"), ("expires", "expires")]
+    columns = [
+        ("id", "id"),
+        ("surveyId", "survey"),
+        ("contactId", "contact"),
+        ("email", "email"),
+        ("sent", "sent"),
+        ("opened", "opened"),
+        ("expires", "expires"),
+    ]
     print_rows(rows, columns, as_json)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import typer
 from google.protobuf import json_format
 
-from cxflow.commands.support import call, print_rows
+from cxflow.commands.support import call, print_fields, print_rows
 from cxflow.v1 import common_pb2, notification_pb2, notification_pb2_grpc
 from services.common.settings import Settings
 
@@ -48,12 +47,12 @@ def _stub(channel: Any) -> notification_pb2_grpc.NotificationServiceStub:
     return notification_pb2_grpc.NotificationServiceStub(channel)
 
 
-def _print_ticket(ticket: notification_pb2.Ticket) -> None:
+def _print_ticket(ticket: notification_pb2.Ticket, as_json: bool = True) -> None:
     as_dict = json_format.MessageToDict(ticket)
     as_dict["status"] = _name("TicketStatus", ticket.status)
     as_dict["priority"] = _name("TicketPriority", ticket.priority)
     as_dict["provider"] = _name("TicketProvider", ticket.provider)
-    typer.echo(json.dumps(as_dict, indent=2, ensure_ascii=False))
+    print_fields(as_dict, as_json)
 
 
 @app.command("list")
@@ -73,7 +72,9 @@ def tickets_list(
             settings.notification_grpc_target,
             lambda channel, md, token=page_token: _stub(channel).ListTickets(
                 notification_pb2.ListTicketsRequest(
-                    status=status_value, owner=owner, contact_id=contact,
+                    status=status_value,
+                    owner=owner,
+                    contact_id=contact,
                     page=common_pb2.PageRequest(page_token=token),
                 ),
                 metadata=md,
@@ -83,20 +84,28 @@ def tickets_list(
         page_token = reply.next_page_token
         if not page_token:
             break
-    columns = [("id", "id"), ("title", "title"), ("status", "status"), ("priority", "priority"), ("owner", "owner"),
-               ("contactId", "contact"), ("provider", "provider"), ("created", "created")]
+    columns = [
+        ("id", "id"),
+        ("title", "title"),
+        ("status", "status"),
+        ("priority", "priority"),
+        ("owner", "owner"),
+        ("contactId", "contact"),
+        ("provider", "provider"),
+        ("created", "created"),
+    ]
     print_rows([_row(t) for t in tickets], columns, as_json)
 
 
 @app.command("show")
-def tickets_show(ticket_id: str) -> None:
-    """Print one ticket with its comments as JSON."""
+def tickets_show(ticket_id: str, as_json: bool = typer.Option(False, "--json", help="print JSON for scripts")) -> None:
+    """Show one ticket with its comments."""
     settings = Settings.from_env()
     ticket = call(
         settings.notification_grpc_target,
         lambda channel, md: _stub(channel).GetTicket(notification_pb2.GetTicketRequest(ticket_id=ticket_id), metadata=md),
     )
-    _print_ticket(ticket)
+    _print_ticket(ticket, as_json)
 
 
 @app.command("update")

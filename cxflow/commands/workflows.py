@@ -11,7 +11,7 @@ import typer
 import yaml
 from google.protobuf import json_format, struct_pb2
 
-from cxflow.commands.support import call, console, print_rows
+from cxflow.commands.support import call, print_fields, print_rows, usage_error
 from cxflow.v1 import common_pb2, ingestion_pb2, ingestion_pb2_grpc
 from services.common.settings import Settings
 
@@ -55,11 +55,9 @@ def read_document(path: Path) -> dict[str, Any]:
     try:
         document = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as exc:
-        console.print(f"[red]cannot read {path}[/red]: {exc}")
-        raise typer.Exit(2) from None
+        usage_error(f"cannot read {path}: {exc}")
     if not isinstance(document, dict):
-        console.print(f"[red]{path}[/red] must hold one object (a workflow definition)")
-        raise typer.Exit(2)
+        usage_error(f"{path} must hold one object (a workflow definition)")
     return document
 
 
@@ -97,7 +95,9 @@ def workflows_apply(
             else:
                 # A file without `enabled` keeps the workflow's current state (a disabled workflow stays disabled).
                 spec.setdefault("enabled", existing.enabled)
-                workflow = _stub_call("UpdateWorkflow", ingestion_pb2.UpdateWorkflowRequest(workflow_id=workflow_id, spec=_struct(spec)))
+                workflow = _stub_call(
+                    "UpdateWorkflow", ingestion_pb2.UpdateWorkflowRequest(workflow_id=workflow_id, spec=_struct(spec))
+                )
                 action = "updated"
         else:
             workflow = _stub_call("CreateWorkflow", ingestion_pb2.CreateWorkflowRequest(spec=_struct(spec), id=workflow_id))
@@ -134,13 +134,19 @@ def workflows_list(as_json: bool = JSON_OPTION) -> None:
     workflows: list[ingestion_pb2.Workflow] = []
     page_token = ""
     while True:
-        reply = _stub_call("ListWorkflows", ingestion_pb2.ListWorkflowsRequest(page=common_pb2.PageRequest(page_token=page_token)))
+        reply = _stub_call(
+            "ListWorkflows", ingestion_pb2.ListWorkflowsRequest(page=common_pb2.PageRequest(page_token=page_token))
+        )
         workflows.extend(reply.workflows)
         page_token = reply.next_page_token
         if not page_token:
             break
     rows = [_workflow_row(w) for w in workflows]
-    print_rows(rows, [("id", "id"), ("name", "name"), ("enabled", "enabled"), ("version", "version"), ("triggerUrl", "trigger URL")], as_json)
+    print_rows(
+        rows,
+        [("id", "id"), ("name", "name"), ("enabled", "enabled"), ("version", "version"), ("triggerUrl", "trigger URL")],
+        as_json,
+    )
 
 
 @app.command("url")
@@ -150,10 +156,14 @@ def workflows_url(workflow_id: str) -> None:
 
 
 @app.command("show")
-def workflows_show(workflow_id: str, version: int = typer.Option(0, help="an older version (default: the current one)")) -> None:
-    """Print a workflow definition as JSON."""
+def workflows_show(
+    workflow_id: str,
+    version: int = typer.Option(0, help="an older version (default: the current one)"),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Show a workflow: id, name, state, version, trigger URL and its definition (`export` prints it as YAML)."""
     workflow = _get(workflow_id, version)
-    typer.echo(json.dumps({**_workflow_row(workflow), "spec": _plain(workflow.spec)}, indent=2))
+    print_fields({**_workflow_row(workflow), "spec": _plain(workflow.spec)}, as_json)
 
 
 @app.command("versions")
@@ -220,8 +230,7 @@ def workflows_dry_run(
 ) -> None:
     """Show what a run would do for a sample event: contact, conditions, every rendered task. Sends nothing."""
     if bool(workflow_id) == bool(spec_file):
-        console.print("[red]give --workflow ID or --spec FILE[/red]")
-        raise typer.Exit(2)
+        usage_error("give --workflow ID or --spec FILE")
     event = read_document(event_file)
     request = ingestion_pb2.DryRunRequest(workflow_id=workflow_id, event=_struct(event))
     if spec_file is not None:
@@ -237,7 +246,8 @@ def workflows_dry_run(
         "conditions": list(reply.condition_explanation),
         "fields": _plain(reply.fields),
         "tasks": [
-            {"index": t.index, "type": t.type, "outcome": t.outcome, "input": _plain(t.input), "error": t.error} for t in reply.tasks
+            {"index": t.index, "type": t.type, "outcome": t.outcome, "input": _plain(t.input), "error": t.error}
+            for t in reply.tasks
         ],
         "warnings": list(reply.warnings),
     }
@@ -247,7 +257,9 @@ def workflows_dry_run(
     if not reply.matched:
         typer.echo("the trigger would not fire for this event (filter or change type): nothing would run")
         return
-    typer.echo(f"outcome: {reply.outcome}   contact: {reply.contact_status}   conditions met: {'yes' if reply.conditions_met else 'no'}")
+    typer.echo(
+        f"outcome: {reply.outcome}   contact: {reply.contact_status}   conditions met: {'yes' if reply.conditions_met else 'no'}"
+    )
     for line in reply.condition_explanation:
         typer.echo(f"  {line}")
     for task in result["tasks"]:

@@ -61,6 +61,16 @@ class OrganizationServiceStub:
                 request_serializer=cxflow_dot_v1_dot_directory__pb2.ListOrganizationsRequest.SerializeToString,
                 response_deserializer=cxflow_dot_v1_dot_directory__pb2.ListOrganizationsResponse.FromString,
                 _registered_method=True)
+        self.ListApiTokens = channel.unary_unary(
+                '/cxflow.v1.OrganizationService/ListApiTokens',
+                request_serializer=cxflow_dot_v1_dot_directory__pb2.ListApiTokensRequest.SerializeToString,
+                response_deserializer=cxflow_dot_v1_dot_directory__pb2.ListApiTokensResponse.FromString,
+                _registered_method=True)
+        self.RevokeApiToken = channel.unary_unary(
+                '/cxflow.v1.OrganizationService/RevokeApiToken',
+                request_serializer=cxflow_dot_v1_dot_directory__pb2.RevokeApiTokenRequest.SerializeToString,
+                response_deserializer=cxflow_dot_v1_dot_directory__pb2.RevokeApiTokenResponse.FromString,
+                _registered_method=True)
 
 
 class OrganizationServiceServicer:
@@ -102,6 +112,22 @@ class OrganizationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListApiTokens(self, request, context):
+        """An organization's API tokens (id, label, creation time; never the token or its hash), oldest first.
+        Internal callers only (`cxflow tokens list`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeApiToken(self, request, context):
+        """Deletes an API token's hash, so the token stops authenticating: at once in the directory, within the
+        token cache's lifetime (30 s) in the other services. Internal callers only (`cxflow tokens revoke`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OrganizationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -129,6 +155,16 @@ def add_OrganizationServiceServicer_to_server(servicer, server):
                     servicer.ListOrganizations,
                     request_deserializer=cxflow_dot_v1_dot_directory__pb2.ListOrganizationsRequest.FromString,
                     response_serializer=cxflow_dot_v1_dot_directory__pb2.ListOrganizationsResponse.SerializeToString,
+            ),
+            'ListApiTokens': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListApiTokens,
+                    request_deserializer=cxflow_dot_v1_dot_directory__pb2.ListApiTokensRequest.FromString,
+                    response_serializer=cxflow_dot_v1_dot_directory__pb2.ListApiTokensResponse.SerializeToString,
+            ),
+            'RevokeApiToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeApiToken,
+                    request_deserializer=cxflow_dot_v1_dot_directory__pb2.RevokeApiTokenRequest.FromString,
+                    response_serializer=cxflow_dot_v1_dot_directory__pb2.RevokeApiTokenResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -268,6 +304,60 @@ class OrganizationService:
             '/cxflow.v1.OrganizationService/ListOrganizations',
             cxflow_dot_v1_dot_directory__pb2.ListOrganizationsRequest.SerializeToString,
             cxflow_dot_v1_dot_directory__pb2.ListOrganizationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListApiTokens(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxflow.v1.OrganizationService/ListApiTokens',
+            cxflow_dot_v1_dot_directory__pb2.ListApiTokensRequest.SerializeToString,
+            cxflow_dot_v1_dot_directory__pb2.ListApiTokensResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeApiToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxflow.v1.OrganizationService/RevokeApiToken',
+            cxflow_dot_v1_dot_directory__pb2.RevokeApiTokenRequest.SerializeToString,
+            cxflow_dot_v1_dot_directory__pb2.RevokeApiTokenResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -128,9 +128,12 @@ async def start_grpc_server(
     authenticator: Authenticator,
     host: str,
     port: int,
+    interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
 ) -> GrpcService:
-    """Starts serving and marks every service (and the overall "") SERVING. port=0 picks a free port."""
-    server = grpc.aio.server(interceptors=[RequestInterceptor(authenticator)])
+    """Starts serving and marks every service (and the overall "") SERVING. port=0 picks a free port.
+
+    `interceptors` run before the auth and logging one, so they see its refusals too (the metrics interceptor)."""
+    server = grpc.aio.server(interceptors=[*interceptors, RequestInterceptor(authenticator)])
     for reg in registrations:
         reg.add_to_server(reg.servicer, server)
     health_servicer = health.aio.HealthServicer()

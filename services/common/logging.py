@@ -67,5 +67,7 @@ def configure_logging(level: str = "INFO", fmt: str = "auto", service: str | Non
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
     logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)
+    # aiosqlite's DEBUG lines print every statement with its parameters: stored channel credentials among them.
+    logging.getLogger("aiosqlite").setLevel(logging.INFO)
     if service:
         structlog.contextvars.bind_contextvars(service=service)

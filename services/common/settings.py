@@ -66,6 +66,9 @@ class Settings:
     ingestion_dedup_retention_days: int = 7
     # How often the Temporal schedule re-evaluates every segment (so time windows that slid past a transaction apply).
     segment_refresh_interval_seconds: int = 3600
+    # Per API token / write key on the HTTP intake: a token bucket of `burst` requests refilled at `per_second` (429 beyond).
+    ingestion_rate_limit_per_second: int = 1000
+    ingestion_rate_limit_burst: int = 2000
 
     # The secret services use to call each other (and that admin tooling uses). Empty means
     # "read it from data_dir/internal.token", which `make up` creates on first start.
@@ -78,6 +81,17 @@ class Settings:
     smtp_username: str = ""
     smtp_password: str = field(default="", repr=False)
     smtp_default_from: str = "cxflow <cxflow@localhost>"
+
+    # Each process serves Prometheus metrics at http://metrics_host:<its port>/metrics; a port of 0 turns that endpoint off.
+    metrics_host: str = "127.0.0.1"
+    ingestion_metrics_port: int = 9101
+    directory_metrics_port: int = 9102
+    notification_metrics_port: int = 9103
+    worker_metrics_port: int = 9104
+    # The Temporal SDK's own metrics (temporal_* series: polls, task slots, latencies) of the worker.
+    worker_temporal_metrics_port: int = 9105
+    # OpenTelemetry traces are exported over OTLP/gRPC to this collector (e.g. http://otel-collector:4317); empty: off.
+    otlp_endpoint: str = ""
 
     grpc_shutdown_grace_seconds: float = 5.0
 
@@ -108,6 +122,8 @@ class Settings:
             public_url=os.environ.get("CXFLOW_PUBLIC_URL", d.public_url).rstrip("/"),
             ingestion_dedup_retention_days=_env_int("INGESTION_DEDUP_RETENTION_DAYS", d.ingestion_dedup_retention_days),
             segment_refresh_interval_seconds=_env_int("SEGMENT_REFRESH_INTERVAL_SECONDS", d.segment_refresh_interval_seconds),
+            ingestion_rate_limit_per_second=_env_int("INGESTION_RATE_LIMIT_PER_SECOND", d.ingestion_rate_limit_per_second),
+            ingestion_rate_limit_burst=_env_int("INGESTION_RATE_LIMIT_BURST", d.ingestion_rate_limit_burst),
             internal_token=os.environ.get("CXFLOW_INTERNAL_TOKEN", d.internal_token),
             smtp_host=os.environ.get("SMTP_HOST", d.smtp_host),
             smtp_port=_env_int("SMTP_PORT", d.smtp_port),
@@ -116,6 +132,13 @@ class Settings:
             smtp_username=os.environ.get("SMTP_USERNAME", d.smtp_username),
             smtp_password=os.environ.get("SMTP_PASSWORD", d.smtp_password),
             smtp_default_from=os.environ.get("SMTP_DEFAULT_FROM", d.smtp_default_from),
+            metrics_host=os.environ.get("METRICS_HOST", d.metrics_host),
+            ingestion_metrics_port=_env_int("INGESTION_METRICS_PORT", d.ingestion_metrics_port),
+            directory_metrics_port=_env_int("DIRECTORY_METRICS_PORT", d.directory_metrics_port),
+            notification_metrics_port=_env_int("NOTIFICATION_METRICS_PORT", d.notification_metrics_port),
+            worker_metrics_port=_env_int("WORKER_METRICS_PORT", d.worker_metrics_port),
+            worker_temporal_metrics_port=_env_int("WORKER_TEMPORAL_METRICS_PORT", d.worker_temporal_metrics_port),
+            otlp_endpoint=os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", d.otlp_endpoint),
         )
 
     def with_overrides(self, **changes: object) -> Settings:
@@ -186,6 +209,8 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "CXFLOW_PUBLIC_URL": ("public_url", "public base URL of the HTTP intake (trigger URLs start with it)"),
     "INGESTION_DEDUP_RETENTION_DAYS": ("ingestion_dedup_retention_days", "days a source's accepted messageIds are remembered for dedup"),
     "SEGMENT_REFRESH_INTERVAL_SECONDS": ("segment_refresh_interval_seconds", "seconds between scheduled refreshes of every segment"),
+    "INGESTION_RATE_LIMIT_PER_SECOND": ("ingestion_rate_limit_per_second", "HTTP intake requests a second per API token or write key"),
+    "INGESTION_RATE_LIMIT_BURST": ("ingestion_rate_limit_burst", "HTTP intake requests at once per API token or write key"),
     "CXFLOW_INTERNAL_TOKEN": ("internal_token", "service-to-service secret; default: data folder's internal.token"),
     "SMTP_HOST": ("smtp_host", "default SMTP server"),
     "SMTP_PORT": ("smtp_port", "default SMTP port"),
@@ -194,4 +219,11 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "SMTP_USERNAME": ("smtp_username", "SMTP user"),
     "SMTP_PASSWORD": ("smtp_password", "SMTP password (never logged)"),
     "SMTP_DEFAULT_FROM": ("smtp_default_from", "sender when a task names none"),
+    "METRICS_HOST": ("metrics_host", "bind address of every process's Prometheus /metrics endpoint"),
+    "INGESTION_METRICS_PORT": ("ingestion_metrics_port", "ingestion's /metrics port (0: off)"),
+    "DIRECTORY_METRICS_PORT": ("directory_metrics_port", "directory's /metrics port (0: off)"),
+    "NOTIFICATION_METRICS_PORT": ("notification_metrics_port", "notification's /metrics port (0: off)"),
+    "WORKER_METRICS_PORT": ("worker_metrics_port", "the worker's /metrics port (cxflow_* series; 0: off)"),
+    "WORKER_TEMPORAL_METRICS_PORT": ("worker_temporal_metrics_port", "the worker's Temporal SDK /metrics port (0: off)"),
+    "OTEL_EXPORTER_OTLP_ENDPOINT": ("otlp_endpoint", "OTLP/gRPC collector that receives traces; empty: tracing off"),
 }

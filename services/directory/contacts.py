@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from services.directory.dedup import IDENTITY_FIELDS, normalize
@@ -28,6 +29,11 @@ class ContactWrite:
     embedded_data: dict[str, Any] = field(default_factory=dict)
 
     def normalized_identity(self) -> dict[str, str | None]:
+        """Each identity field's dedup normalization (None when not given); computed once, shared: do not mutate."""
+        return self._normalized
+
+    @cached_property
+    def _normalized(self) -> dict[str, str | None]:
         return {name: normalize(name, getattr(self, attribute)) for name, attribute in IDENTITY_FIELDS.items()}
 
 
@@ -61,13 +67,18 @@ def normalized_identity(contact: Contact) -> dict[str, str | None]:
     }
 
 
+# Identity field name -> (Contact attribute, the attribute of its normalized form).
+_IDENTITY_ATTRIBUTES = tuple((name, attribute, f"{attribute}_normalized") for name, attribute in IDENTITY_FIELDS.items())
+
+
 def apply_write(contact: Contact, write: ContactWrite) -> None:
     """Sets the given fields (and their normalized forms) and merges embedded data into the stored one."""
-    for name, attribute in IDENTITY_FIELDS.items():
+    normalized = write.normalized_identity()
+    for name, attribute, normalized_attribute in _IDENTITY_ATTRIBUTES:
         value = getattr(write, attribute)
         if value is not None:
             setattr(contact, attribute, value)
-            setattr(contact, f"{attribute}_normalized", normalize(name, value))
+            setattr(contact, normalized_attribute, normalized[name])
     if write.language is not None:
         contact.language = write.language
     if write.unsubscribed is not None:

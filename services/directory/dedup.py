@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Mapping, Sequence
+from json.encoder import encode_basestring  # type: ignore[attr-defined]
 
 from services.directory.errors import InvalidDirectoryRequest
 
@@ -21,6 +21,10 @@ IDENTITY_FIELDS: dict[str, str] = {
 }
 _CASE_INSENSITIVE = frozenset({"email", "firstName", "lastName"})
 _NON_DIGITS = re.compile(r"\D")
+# The hashed payload is the JSON of [[field, value], ...] (compact, non-ASCII kept), so the keys already stored stay
+# valid; it is assembled from encode_basestring, the string encoder json.dumps itself uses, around per-field prefixes:
+# json.dumps with options builds a new encoder per call, several times slower.
+_FIELD_PREFIXES = {name: f"[{encode_basestring(name)}," for name in IDENTITY_FIELDS}
 
 
 def normalize(field: str, value: str | None) -> str | None:
@@ -57,8 +61,9 @@ def identity_keys(rules: Sequence[Sequence[str]], normalized: Mapping[str, str |
     """(rule index, key) for every rule whose fields all have a value; other rules cannot identify anyone."""
     keys: list[tuple[int, str]] = []
     for index, fields in enumerate(rules):
-        values = [normalized.get(name) for name in fields]
+        values = [normalized.get(name) or "" for name in fields]
         if all(values):
-            payload = json.dumps(list(zip(fields, values)), ensure_ascii=False, separators=(",", ":"))
+            fields_json = (_FIELD_PREFIXES[name] + encode_basestring(value) + "]" for name, value in zip(fields, values))
+            payload = "[" + ",".join(fields_json) + "]"
             keys.append((index, hashlib.sha256(payload.encode()).hexdigest()))
     return keys

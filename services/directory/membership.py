@@ -10,17 +10,17 @@ from datetime import datetime
 
 from sqlalchemy import (
     Boolean,
-    Column,
+    ColumnElement,
     DateTime,
     Integer,
-    MetaData,
-    String,
-    Table,
+    Select,
     delete,
     exists,
+    func,
     insert,
     literal,
     not_,
+    or_,
     select,
     text,
 )
@@ -58,7 +58,9 @@ def new_batch() -> str:
 REFRESH_WORK_MEM = "256MB"
 
 # The contacts a refresh found the rule to hold for; a temporary table, so each connection has its own.
-_HOLDS = Table("segment_refresh_holds", MetaData(), Column("contact_id", String(64), primary_key=True), prefixes=["TEMPORARY"])
+_HOLDS_TABLE = "segment_refresh_holds"
+# What a refresh changes: the contacts joining and leaving the segment (PostgreSQL).
+_CHANGES_TABLE = "segment_refresh_changes"
 
 
 class MembershipEngine:
@@ -88,8 +90,8 @@ class MembershipEngine:
         return counts
 
     async def refresh_segment(self, segment: Segment) -> RefreshCounts:
-        """Every contact of the segment's directory, set-based: the rule is evaluated once, into a temporary table
-        of the contacts it holds for, and the stored membership is brought to it with INSERT … SELECT / DELETE."""
+        """Every contact of the segment's directory, set-based: the rule is evaluated once, into a temporary table,
+        and the stored membership is brought to it with INSERT … SELECT / DELETE."""
         if self._dialect() == "postgresql":
             await self._session.execute(select(Segment.id).where(Segment.id == segment.id).with_for_update())
             # Rules compile to IN (grouped subquery); PostgreSQL hashes that subquery only when it fits in work_mem,
@@ -98,24 +100,70 @@ class MembershipEngine:
         now = self._clock()
         batch = new_batch()
         context = SqlContext(dialect=self._dialect(), now=now, directory_id=segment.directory_id)
-        holds = rule_sql(parse_rule(segment.rule), context)
-        await self._session.execute(text(f"DROP TABLE IF EXISTS {_HOLDS.name}"))
-        connection = await self._session.connection()
-        await connection.run_sync(lambda sync: _HOLDS.create(sync))
-        try:
-            await self._session.execute(
-                insert(_HOLDS).from_select(
-                    ["contact_id"],
-                    select(Contact.id).where(
-                        Contact.directory_id == segment.directory_id,
-                        holds,
-                        not_(exists().where(SegmentOptOut.segment_id == segment.id, SegmentOptOut.contact_id == Contact.id)),
-                    ),
-                )
+        held = select(Contact.id.label("contact_id")).where(
+            Contact.directory_id == segment.directory_id,
+            rule_sql(parse_rule(segment.rule), context),
+            not_(exists().where(SegmentOptOut.segment_id == segment.id, SegmentOptOut.contact_id == Contact.id)),
+        )
+        if self._dialect() == "postgresql":
+            return await self._apply_changes(segment, held, batch, now)
+        return await self._apply_held(segment, held, batch, now)
+
+    async def _apply_changes(self, segment: Segment, held: Select[tuple[str]], batch: str, now: datetime) -> RefreshCounts:
+        """One statement computes the difference (a full join of the contacts the rule holds for with the members:
+        who joins, who leaves) into a temporary table; the writes then touch the changed contacts only. CREATE TABLE
+        AS rather than INSERT … SELECT, because PostgreSQL may plan the SELECT of a CREATE TABLE AS with parallel
+        workers, as it does the plain query, never the SELECT of an INSERT."""
+        holding = held.subquery("held")
+        members = select(SegmentMembership.contact_id).where(SegmentMembership.segment_id == segment.id).subquery("member")
+        create_changes = (
+            select(
+                func.coalesce(holding.c.contact_id, members.c.contact_id).label("contact_id"),
+                members.c.contact_id.is_(None).label("joining"),
             )
-            held = select(_HOLDS.c.contact_id)
+            .select_from(holding.join(members, holding.c.contact_id == members.c.contact_id, full=True))
+            .where(or_(holding.c.contact_id.is_(None), members.c.contact_id.is_(None)))
+            .into(_CHANGES_TABLE, temporary=True)
+        )
+        changes = create_changes.table
+        await self._session.execute(text(f"DROP TABLE IF EXISTS {_CHANGES_TABLE}"))
+        try:
+            await self._session.execute(create_changes)
+            leaving = self._outbox_select(segment, changes.c.contact_id, REMOVED, batch, now).where(not_(changes.c.joining))
+            removed = (await self._session.execute(insert(OutboxEvent).from_select(self._outbox_columns(), leaving))).rowcount
+            if removed:
+                await self._session.execute(
+                    delete(SegmentMembership).where(
+                        SegmentMembership.segment_id == segment.id,
+                        SegmentMembership.contact_id.in_(select(changes.c.contact_id).where(not_(changes.c.joining))),
+                    )
+                )
+            joining = select(
+                literal(segment.id), changes.c.contact_id, literal(now, DateTime(timezone=True)), literal(batch)
+            ).where(changes.c.joining)
+            added = (
+                await self._session.execute(
+                    insert(SegmentMembership).from_select(["segment_id", "contact_id", "since", "batch"], joining)
+                )
+            ).rowcount
+            if added:
+                events = self._outbox_select(segment, changes.c.contact_id, ADDED, batch, now).where(changes.c.joining)
+                await self._session.execute(insert(OutboxEvent).from_select(self._outbox_columns(), events))
+        finally:
+            await self._session.execute(text(f"DROP TABLE IF EXISTS {_CHANGES_TABLE}"))
+        return RefreshCounts(added=added, removed=removed)
+
+    async def _apply_held(self, segment: Segment, held: Select[tuple[str]], batch: str, now: datetime) -> RefreshCounts:
+        """The contacts the rule holds for into a temporary table, then the membership brought to it (SQLite: FULL
+        JOIN needs SQLite 3.39, newer than some systems ship)."""
+        create_holds = held.into(_HOLDS_TABLE, temporary=True)
+        held_table = create_holds.table
+        await self._session.execute(text(f"DROP TABLE IF EXISTS {_HOLDS_TABLE}"))
+        try:
+            await self._session.execute(create_holds)
+            held_ids = select(held_table.c.contact_id)
             leaving = self._outbox_select(segment, SegmentMembership.contact_id, REMOVED, batch, now).where(
-                SegmentMembership.segment_id == segment.id, SegmentMembership.contact_id.not_in(held)
+                SegmentMembership.segment_id == segment.id, SegmentMembership.contact_id.not_in(held_ids)
             )
             removed = (await self._session.execute(insert(OutboxEvent).from_select(self._outbox_columns(), leaving))).rowcount
             if removed:
@@ -123,23 +171,23 @@ class MembershipEngine:
             # What is left in the table after dropping the current members is who joins. (A NOT EXISTS against the
             # table being inserted into would make PostgreSQL scan the rows it is adding, for each row.)
             await self._session.execute(
-                delete(_HOLDS).where(
-                    _HOLDS.c.contact_id.in_(
+                delete(held_table).where(
+                    held_table.c.contact_id.in_(
                         select(SegmentMembership.contact_id).where(SegmentMembership.segment_id == segment.id)
                     )
                 )
             )
-            joining = select(literal(segment.id), _HOLDS.c.contact_id, literal(now, DateTime(timezone=True)), literal(batch))
+            joining = select(literal(segment.id), held_table.c.contact_id, literal(now, DateTime(timezone=True)), literal(batch))
             added = (
                 await self._session.execute(
                     insert(SegmentMembership).from_select(["segment_id", "contact_id", "since", "batch"], joining)
                 )
             ).rowcount
             if added:
-                events = self._outbox_select(segment, _HOLDS.c.contact_id, ADDED, batch, now)
+                events = self._outbox_select(segment, held_table.c.contact_id, ADDED, batch, now)
                 await self._session.execute(insert(OutboxEvent).from_select(self._outbox_columns(), events))
         finally:
-            await self._session.execute(text(f"DROP TABLE IF EXISTS {_HOLDS.name}"))
+            await self._session.execute(text(f"DROP TABLE IF EXISTS {_HOLDS_TABLE}"))
         return RefreshCounts(added=added, removed=removed)
 
     async def _evaluate(self, segment: Segment, contact_ids: list[str] | None) -> RefreshCounts:
@@ -174,7 +222,7 @@ class MembershipEngine:
         )
 
     async def _remove_where_rule_fails(
-        self, segment: Segment, holds, contact_ids: list[str] | None, batch: str, now: datetime  # type: ignore[no-untyped-def]
+        self, segment: Segment, holds: ColumnElement[bool], contact_ids: list[str] | None, batch: str, now: datetime
     ) -> int:
         leaving = (
             self._outbox_select(segment, SegmentMembership.contact_id, REMOVED, batch, now)
@@ -203,11 +251,9 @@ class MembershipEngine:
         )
 
     async def _add_where_rule_holds(
-        self, segment: Segment, holds, contact_ids: list[str] | None, batch: str, now: datetime  # type: ignore[no-untyped-def]
+        self, segment: Segment, holds: ColumnElement[bool], contact_ids: list[str] | None, batch: str, now: datetime
     ) -> int:
-        joining = select(
-            literal(segment.id), Contact.id, literal(now, DateTime(timezone=True)), literal(batch)
-        ).where(
+        joining = select(literal(segment.id), Contact.id, literal(now, DateTime(timezone=True)), literal(batch)).where(
             Contact.directory_id == segment.directory_id,
             holds,
             not_(exists().where(SegmentMembership.segment_id == segment.id, SegmentMembership.contact_id == Contact.id)),
@@ -235,12 +281,16 @@ class MembershipEngine:
         batch = new_batch()
         now = self._clock()
         rows = (
-            await self._session.execute(
-                select(Segment)
-                .join(SegmentMembership, SegmentMembership.segment_id == Segment.id)
-                .where(SegmentMembership.contact_id == contact_id, Segment.directory_id == directory_id)
+            (
+                await self._session.execute(
+                    select(Segment)
+                    .join(SegmentMembership, SegmentMembership.segment_id == Segment.id)
+                    .where(SegmentMembership.contact_id == contact_id, Segment.directory_id == directory_id)
+                )
             )
-        ).scalars().all()
+            .scalars()
+            .all()
+        )
         for segment in rows:
             self._session.add(self._event(segment, contact_id, REMOVED, batch, now))
         await self._session.flush()
@@ -272,9 +322,7 @@ class MembershipEngine:
 
     async def _opted_out(self, segment_id: str, contact_id: str) -> bool:
         found = await self._session.execute(
-            select(SegmentOptOut.contact_id).where(
-                SegmentOptOut.segment_id == segment_id, SegmentOptOut.contact_id == contact_id
-            )
+            select(SegmentOptOut.contact_id).where(SegmentOptOut.segment_id == segment_id, SegmentOptOut.contact_id == contact_id)
         )
         return found.first() is not None
 
@@ -303,4 +351,3 @@ class MembershipEngine:
             delivered=False,
             attempts=0,
         )
-

@@ -15,11 +15,14 @@ from datetime import UTC, datetime, timedelta
 import grpc
 import structlog
 from google.protobuf.timestamp_pb2 import Timestamp
-from sqlalchemy import or_, select, update
+from prometheus_client import CollectorRegistry
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cxflow.v1 import ingestion_pb2, ingestion_pb2_grpc
 from services.common.auth import internal_metadata
+from services.common.grpc_client import service_channel
+from services.common.metrics import OutboxMetrics
 from services.directory.models import OutboxEvent, utc_now
 
 log = structlog.get_logger(__name__)
@@ -62,7 +65,7 @@ class IngestionPublisher:
     """Calls IngestionService.PublishMembershipEvent with the internal token, on behalf of the event's organization."""
 
     def __init__(self, target: str, internal_token: str) -> None:
-        self._channel = grpc.aio.insecure_channel(target)
+        self._channel = service_channel(target)
         self._stub = ingestion_pb2_grpc.IngestionServiceStub(self._channel)
         self._internal_token = internal_token
 
@@ -78,9 +81,13 @@ class IngestionPublisher:
 
 
 class OutboxDispatcher:
-    def __init__(self, session_factory: async_sessionmaker[AsyncSession], publish: Publish) -> None:
+    def __init__(
+        self, session_factory: async_sessionmaker[AsyncSession], publish: Publish, metrics: OutboxMetrics | None = None
+    ) -> None:
         self._sessions = session_factory
         self._publish = publish
+        # The backlog gauge and delivery counter (served on the directory's /metrics; unexposed when none is given).
+        self._metrics = metrics or OutboxMetrics(CollectorRegistry())
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
@@ -119,8 +126,22 @@ class OutboxDispatcher:
             except Exception:  # a database hiccup must not end delivery for the life of the process
                 log.exception("directory.outbox_dispatch_failed", retry_in=backoff)
                 timeout, backoff = backoff, min(backoff * 2, MAX_BACKOFF_SECONDS)
+            await self.measure_backlog()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
+
+    async def measure_backlog(self) -> int:
+        """Sets the backlog gauge to the events not delivered yet (due now or waiting for a retry); returns it."""
+        try:
+            async with self._sessions() as session:
+                pending = await session.scalar(
+                    select(func.count()).select_from(OutboxEvent).where(OutboxEvent.delivered.is_(False))
+                )
+        except Exception:  # the gauge keeps its last value while the database is unreachable; delivery goes on
+            log.warning("directory.outbox_backlog_unmeasured", exc_info=True)
+            return -1
+        self._metrics.backlog.set(pending or 0)
+        return pending or 0
 
     async def deliver_pending(self) -> int:
         """Delivers every due event, oldest first; returns how many were delivered. Raises IngestionUnreachable."""
@@ -167,6 +188,7 @@ class OutboxDispatcher:
                 .values(delivered=True, delivered_at=utc_now(), attempts=OutboxEvent.attempts + 1, last_error=None)
             )
             await session.commit()
+        self._metrics.delivered.inc()
         log.info("directory.membership_event_delivered", event_id=row.id, change=row.change, org=row.organization_id)
         return True
 

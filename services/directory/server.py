@@ -6,12 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import structlog
+from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cxflow.v1 import directory_pb2, directory_pb2_grpc
 from services.common.auth import Authenticator
 from services.common.db import create_engine, create_session_factory
 from services.common.grpc_server import GrpcService, ServiceRegistration, start_grpc_server
+from services.common.metrics import GrpcMetricsInterceptor, GrpcServerMetrics, OutboxMetrics
 from services.common.migrations import upgrade_to_head_async
 from services.common.settings import Settings
 from services.directory.membership import Clock
@@ -45,10 +47,16 @@ class DirectoryServer:
 
 
 async def start_directory(
-    settings: Settings, clock: Clock = utc_now, publish: Publish | None = None, dispatch: bool = True
+    settings: Settings,
+    clock: Clock = utc_now,
+    publish: Publish | None = None,
+    dispatch: bool = True,
+    metrics_registry: CollectorRegistry | None = None,
 ) -> DirectoryServer:
     """clock: the evaluation moment of segment rules (tests inject one). publish: where membership events go
-    (default: ingestion at settings.ingestion_grpc_target). dispatch=False leaves events in the outbox."""
+    (default: ingestion at settings.ingestion_grpc_target). dispatch=False leaves events in the outbox.
+    metrics_registry: where the gRPC and outbox series go (the process's /metrics serves it)."""
+    registry = metrics_registry if metrics_registry is not None else CollectorRegistry()
     url = settings.database_url_for("directory")
     if not settings.database_url:
         settings.data_dir.mkdir(parents=True, exist_ok=True)  # SQLite creates the file, not its folder
@@ -62,7 +70,7 @@ async def start_directory(
         if publish is None:
             publisher = IngestionPublisher(settings.ingestion_grpc_target, settings.resolved_internal_token())
             publish = publisher
-        dispatcher = OutboxDispatcher(sessions, publish)
+        dispatcher = OutboxDispatcher(sessions, publish, OutboxMetrics(registry))
     try:
         grpc_service = await start_grpc_server(
             registrations=[
@@ -80,6 +88,7 @@ async def start_directory(
             authenticator=Authenticator(settings.resolved_internal_token(), LocalTokenResolver(sessions)),
             host=settings.grpc_host,
             port=settings.directory_grpc_port,
+            interceptors=[GrpcMetricsInterceptor(GrpcServerMetrics(registry))],
         )
     except BaseException:
         if publisher is not None:

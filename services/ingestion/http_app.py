@@ -3,6 +3,7 @@ and (with a directory) the Qualtrics-style REST routes (/API/v3/*). Its OpenAPI 
 
 from __future__ import annotations
 
+import base64
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -13,7 +14,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 from temporalio.service import RPCError
 
 from cxflow.v1 import directory_pb2_grpc
@@ -29,6 +32,7 @@ from services.ingestion.intake import InboxWriter, SourceCache
 from services.ingestion.launcher import RunLauncher
 from services.ingestion.models import Workflow
 from services.ingestion.processor import InboxProcessor
+from services.ingestion.rate_limit import RequestRateLimiter, request_credential, retry_after_header
 from services.ingestion.repository import IngestionRepository
 from services.ingestion.segment_spec import (
     MAX_BATCH_BYTES,
@@ -79,6 +83,7 @@ def create_app(
     directory: directory_pb2_grpc.DirectoryServiceStub | None = None,
     organizations: directory_pb2_grpc.OrganizationServiceStub | None = None,
     internal_token: str = "",
+    rate_limiter: RequestRateLimiter | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title="cxflow ingestion",
@@ -89,9 +94,11 @@ def create_app(
         openapi_url="/openapi.json",
     )
     _install_error_handlers(app)
+    if rate_limiter is not None:
+        _install_rate_limit(app, rate_limiter)
     sources = SourceCache()
     for call in (*MESSAGE_TYPES, "batch"):
-        _add_segment_route(app, call, sessions, writer, sources, processor)
+        _add_segment_route(app, call, sessions, writer, sources, processor, rate_limiter)
     _add_trigger_routes(app, sessions, launcher, token_resolver)
     if directory is not None and organizations is not None:
         add_qualtrics_routes(app, directory, organizations, token_resolver, internal_token)
@@ -105,16 +112,23 @@ def _add_segment_route(
     writer: InboxWriter,
     sources: SourceCache,
     processor: InboxProcessor,
+    rate_limiter: RequestRateLimiter | None,
 ) -> None:
     is_batch = call == "batch"
 
     async def segment_call(request: Request) -> JSONResponse:
         received_at = datetime.now(UTC)
         credentials = basic_credentials(request)
-        body = parse_object(await read_body(request, MAX_BATCH_BYTES if is_batch else MAX_MESSAGE_BYTES))
+        raw_body = await read_body(request, MAX_BATCH_BYTES if is_batch else MAX_MESSAGE_BYTES)
+        body = parse_object(raw_body)
         write_key = credentials[0] if credentials else body.get("writeKey")
         if not isinstance(write_key, str) or not write_key:
             raise InvalidWriteKey()
+        if credentials is None and rate_limiter is not None:
+            # A write key in the body escapes the header-keyed middleware; it shares the bucket of Basic auth's user name.
+            wait = rate_limiter.take("authorization:" + _basic_header(write_key))
+            if wait:
+                return _rate_limited(request, wait)
         key_hash = hash_token(write_key)
         source = sources.get(key_hash)
         if source is None:
@@ -123,7 +137,7 @@ def _add_segment_route(
             if row is None:
                 raise InvalidWriteKey()
             source = sources.put(key_hash, row)
-        messages = batch_messages(body, received_at) if is_batch else [single_message(body, call, received_at)]
+        messages = batch_messages(body, received_at, len(raw_body)) if is_batch else [single_message(body, call, received_at)]
         accepted = await writer.accept(source, messages, received_at)  # durable before the 200
         processor.wake()
         log.info("segment.accepted", source_id=source.id, call=call, messages=len(accepted),
@@ -256,6 +270,62 @@ def _add_trigger_routes(
         await token_organization(request, token_resolver)
         sample = parse_object(await read_body(request, MAX_SAMPLE_BODY_BYTES, too_large_status=413))
         return JSONResponse({"mappings": propose_mappings(sample)})
+
+
+def _basic_header(write_key: str) -> str:
+    """The Authorization value Segment's SDKs send for a write key (user name, empty password)."""
+    return "Basic " + base64.b64encode(f"{write_key}:".encode()).decode()
+
+
+def _rate_limited(request: Request, wait: float) -> JSONResponse:
+    answer = _error(request, 429, "rate_limited", "too many requests for this credential; retry after the Retry-After seconds")
+    answer.headers["Retry-After"] = retry_after_header(wait)
+    return answer
+
+
+class RateLimitMiddleware:
+    """429 before any work for a credential over its rate; requests without credentials meet the 401 of their route.
+
+    Plain ASGI rather than Starlette's BaseHTTPMiddleware: it runs on every intake request, and answering or passing
+    the call on needs none of the request/response wrapping (and its extra task) that one adds."""
+
+    def __init__(self, app: ASGIApp, limiter: RequestRateLimiter) -> None:
+        self._app = app
+        self._limiter = limiter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            credential = request_credential(Headers(scope=scope))
+            wait = self._limiter.take(credential) if credential else 0.0
+            if wait:
+                request = Request(scope)
+                log.info("http.rate_limited", path=request.url.path, retry_after=retry_after_header(wait))
+                await _rate_limited(request, wait)(scope, receive, send)
+                return
+        await self._app(scope, receive, send)
+
+
+def _install_rate_limit(app: FastAPI, limiter: RequestRateLimiter) -> None:
+    app.add_middleware(RateLimitMiddleware, limiter=limiter)
+
+    describe_routes = app.openapi
+
+    def openapi_with_rate_limit() -> dict[str, Any]:
+        """Every route may answer 429: added to each operation of the generated document once."""
+        if app.openapi_schema:
+            return app.openapi_schema
+        document = describe_routes()
+        for path, item in document["paths"].items():
+            schema = schemas.QUALTRICS_ERROR_SCHEMA if path.startswith(QUALTRICS_PREFIX) else schemas.ERROR_SCHEMA
+            for operation in item.values():
+                operation.setdefault("responses", {})["429"] = {
+                    "description": "over the credential's request rate (INGESTION_RATE_LIMIT_*); Retry-After says when to retry",
+                    "headers": {"Retry-After": {"schema": {"type": "integer", "minimum": 1}}},
+                    "content": {"application/json": {"schema": schema}},
+                }
+        return document
+
+    app.openapi = openapi_with_rate_limit  # type: ignore[method-assign]
 
 
 def _event_id(body: dict[str, Any], request: Request) -> str:

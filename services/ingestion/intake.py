@@ -10,8 +10,10 @@ from datetime import datetime
 from typing import Any
 
 import structlog
+from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.common.metrics import EVENT_ACCEPTED, EVENT_DEDUPLICATED, INTAKE_SEGMENT, EventMetrics
 from services.ingestion.models import Source
 from services.ingestion.repository import IngestionRepository
 
@@ -66,8 +68,9 @@ class InboxWriter:
     """Stores accepted messages. Requests that arrive while a commit runs are written together by the next one, so
     under load one fsync serves many requests; a lone request is written at once."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], events: EventMetrics | None = None) -> None:
         self._sessions = sessions
+        self._events = events or EventMetrics(CollectorRegistry())
         self._waiting: list[_Request] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -103,6 +106,9 @@ class InboxWriter:
             duplicate = (source.id, message_id) not in inserted or message_id in seen
             accepted.append(AcceptedMessage(message_id, duplicate=duplicate))
             seen.add(message_id)
+        duplicates = sum(1 for message in accepted if message.duplicate)
+        self._events.record(INTAKE_SEGMENT, EVENT_DEDUPLICATED, duplicates)
+        self._events.record(INTAKE_SEGMENT, EVENT_ACCEPTED, len(accepted) - duplicates)
         return accepted
 
     async def _run(self) -> None:

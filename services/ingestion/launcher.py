@@ -6,11 +6,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
+from prometheus_client import CollectorRegistry
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from services.common.errors import InvalidArgument
+from services.common.errors import FailedPrecondition, InvalidArgument
+from services.common.metrics import (
+    EVENT_ACCEPTED,
+    EVENT_DEDUPLICATED,
+    EVENT_REJECTED,
+    EVENT_UNMATCHED,
+    INTAKE_TRIGGER_URL,
+    EventMetrics,
+)
 from services.ingestion.definitions import parse_definition
 from services.ingestion.errors import WorkflowDisabled
 from services.ingestion.mappings import ABSENT, apply_mappings
@@ -23,6 +32,7 @@ from workflows.contracts import (
     ContactRef,
     TriggeredRunInput,
     WorkflowSnapshot,
+    run_memo,
     run_workflow_id,
 )
 
@@ -57,13 +67,41 @@ class TriggerOutcome:
 class RunLauncher:
     """Starts runs on one Temporal client and task queue; the trigger URL and the inbox processor share it."""
 
-    def __init__(self, client: Client, task_queue: str) -> None:
+    def __init__(self, client: Client, task_queue: str, events: EventMetrics | None = None) -> None:
         self._client = client
         self._task_queue = task_queue
+        self._events = events or EventMetrics(CollectorRegistry())
 
-    async def trigger(self, organization_id: str, workflow: WorkflowSnapshot, event: dict[str, Any], event_id: str) -> TriggerOutcome:
+    async def trigger(
+        self,
+        organization_id: str,
+        workflow: WorkflowSnapshot,
+        event: dict[str, Any],
+        event_id: str,
+        *,
+        intake: str | None = INTAKE_TRIGGER_URL,
+    ) -> TriggerOutcome:
         """Runs the workflow's trigger for one event. Raises WorkflowDisabled, MappingError or ContactPathMissing
-        (all before anything starts) when the event cannot start a run."""
+        (all before anything starts) when the event cannot start a run.
+
+        The event is counted in cxflow_events_total under `intake`; None when it was counted where it came in
+        (a Segment message that a subscription hands on)."""
+        try:
+            outcome = await self._trigger(organization_id, workflow, event, event_id)
+        except (InvalidArgument, FailedPrecondition):
+            if intake is not None:
+                self._events.record(intake, EVENT_REJECTED)
+            raise
+        if intake is not None:
+            if not outcome.matched:
+                self._events.record(intake, EVENT_UNMATCHED)
+            else:
+                self._events.record(intake, EVENT_DEDUPLICATED if all(run.duplicate for run in outcome.runs) else EVENT_ACCEPTED)
+        return outcome
+
+    async def _trigger(
+        self, organization_id: str, workflow: WorkflowSnapshot, event: dict[str, Any], event_id: str
+    ) -> TriggerOutcome:
         definition = parse_definition(workflow.spec)
         if not definition.enabled:
             raise WorkflowDisabled(workflow.workflow_id)
@@ -93,7 +131,7 @@ class RunLauncher:
                         SearchAttributePair(_ORGANIZATION_KEY, run_input.organization_id),
                     ]
                 ),
-                memo={"summary": summary},
+                memo=run_memo(summary, snapshot, run_input.trigger, run_input.contact),
                 static_summary=summary,
             )
         except WorkflowAlreadyStartedError as exc:

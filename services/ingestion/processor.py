@@ -8,12 +8,14 @@ from typing import Any
 
 import grpc
 import structlog
+from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.service import RPCError, RPCStatusCode
 
 from cxflow.v1 import common_pb2, directory_pb2, directory_pb2_grpc
 from services.common.auth import internal_metadata
 from services.common.errors import CxflowError, Unavailable
+from services.common.metrics import EVENT_REJECTED, INTAKE_SEGMENT, EventMetrics
 from services.ingestion.captures import VIA_SUBSCRIPTION, capture_if_active
 from services.ingestion.errors import WorkflowDisabled
 from services.ingestion.grpc_support import struct_message
@@ -31,7 +33,14 @@ PASS_GATHER_SECONDS = 0.05
 MAX_ATTEMPTS = 20
 MAX_BACKOFF_SECONDS = 300
 _TRANSIENT_GRPC = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.ABORTED}
-_TRANSIENT_TEMPORAL = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.RESOURCE_EXHAUSTED, RPCStatusCode.ABORTED}
+# A start cut off mid-call (the server restarting) surfaces as UNKNOWN "transport error": worth another attempt.
+_TRANSIENT_TEMPORAL = {
+    RPCStatusCode.UNAVAILABLE,
+    RPCStatusCode.UNKNOWN,
+    RPCStatusCode.DEADLINE_EXCEEDED,
+    RPCStatusCode.RESOURCE_EXHAUSTED,
+    RPCStatusCode.ABORTED,
+}
 _STRING_CONTACT_FIELDS = {
     "firstName": "first_name",
     "lastName": "last_name",
@@ -101,8 +110,10 @@ class InboxProcessor:
         *,
         dedup_retention: timedelta = timedelta(days=7),
         poll_seconds: float = 2.0,
+        events: EventMetrics | None = None,
     ) -> None:
         self._sessions = session_factory
+        self._events = events or EventMetrics(CollectorRegistry())
         self._launcher = launcher
         self._directory = directory
         self._internal_token = internal_token
@@ -151,27 +162,37 @@ class InboxProcessor:
     async def process_due(self) -> int:
         """Processes the pending rows that are due; returns how many were handled.
 
-        One pass reads each source's subscriptions once. Each row is settled as soon as it succeeds, so a pass
-        cut short (a crash, a stop) never runs an already handled message again."""
+        One pass reads each source's subscriptions once. A row that acted (wrote to the directory, started a run)
+        is settled as soon as it succeeds, so a pass cut short (a crash, a stop) never runs it again. Rows that
+        matched no subscription did nothing that could repeat: they are settled together, in one statement."""
         async with self._sessions() as session:
             rows = await IngestionRepository(session).due_inbox_messages(_utc_now(), BATCH_SIZE)
         routes: dict[tuple[str, str], tuple[list[SubscriptionRule], dict[str, Any]]] = {}
+        unmatched: list[int] = []
         for row in rows:
             key = (row.organization_id, row.source_id)
             with structlog.contextvars.bound_contextvars(org=row.organization_id, event_id=row.message_id):
                 try:
                     if key not in routes:
                         routes[key] = await self._load_routes(*key)
-                    await self._route(row, *routes[key])
+                    acted = await self._route(row, *routes[key])
                 except Exception as exc:  # noqa: BLE001 - every failure is recorded on the row, none stops the loop
                     await self._record_failure(row, exc)
                     continue
-            async with self._sessions() as session:
-                await IngestionRepository(session).settle_inbox_messages(
-                    [row.id], status="processed", attempts=row.attempts + 1, error="", processed_at=_utc_now()
-                )
-                await session.commit()
+            if acted:
+                await self._settle_processed([row.id])
+            else:
+                unmatched.append(row.id)
+        if unmatched:
+            await self._settle_processed(unmatched)
         return len(rows)
+
+    async def _settle_processed(self, row_ids: list[int]) -> None:
+        async with self._sessions() as session:
+            await IngestionRepository(session).settle_inbox_messages(
+                row_ids, status="processed", attempts=InboxMessage.attempts + 1, error="", processed_at=_utc_now()
+            )
+            await session.commit()
 
     async def _load_routes(self, organization_id: str, source_id: str) -> tuple[list[SubscriptionRule], dict[str, Any]]:
         async with self._sessions() as session:
@@ -183,16 +204,20 @@ class InboxProcessor:
                     workflows[subscription.workflow_id] = await repository.get_workflow(subscription.workflow_id)
         return [_rule(s) for s in subscriptions], workflows
 
-    async def _route(self, row: InboxMessage, rules: list[SubscriptionRule], workflows: dict[str, Any]) -> None:
+    async def _route(self, row: InboxMessage, rules: list[SubscriptionRule], workflows: dict[str, Any]) -> bool:
+        """Does what every matching subscription asks; answers whether any matched."""
+        acted = False
         for rule in rules:
             if not rule.matches(row.payload):
                 continue
+            acted = True
             if rule.action == UPSERT_CONTACT:
                 await self._upsert_contact(row, rule)
             elif rule.action == UPSERT_TRANSACTION:
                 await self._upsert_transaction(row, rule)
             else:
                 await self._start_workflow(row, rule, workflows.get(rule.workflow_id))
+        return acted
 
     async def _upsert_contact(self, row: InboxMessage, rule: SubscriptionRule) -> None:
         request = directory_pb2.UpsertContactRequest(directory_id=rule.directory_id, contact=contact_input(rule.contact_fields(row.payload)))
@@ -250,7 +275,8 @@ class InboxProcessor:
         await capture_if_active(self._sessions, workflow.id, row.message_id, row.payload, VIA_SUBSCRIPTION)
         snapshot = WorkflowSnapshot(workflow_id=workflow.id, version=workflow.version, name=workflow.name, spec=workflow.spec)
         try:
-            outcome = await self._launcher.trigger(row.organization_id, snapshot, row.payload, row.message_id)
+            # intake=None: the message was counted once, when the Tracking API accepted it.
+            outcome = await self._launcher.trigger(row.organization_id, snapshot, row.payload, row.message_id, intake=None)
         except WorkflowDisabled:
             log.info("inbox.workflow_disabled", workflow_id=workflow.id)  # nothing to do, which is not a failure
             return
@@ -269,6 +295,7 @@ class InboxProcessor:
                 )
             else:
                 log.warning("inbox.failed", error=text, attempts=attempts)
+                self._events.record(INTAKE_SEGMENT, EVENT_REJECTED)
                 await repository.settle_inbox_message(row.id, status="failed", attempts=attempts, error=text, processed_at=_utc_now())
             await session.commit()
 

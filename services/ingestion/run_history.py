@@ -25,8 +25,12 @@ from workflows.contracts import (
     SEARCH_ATTRIBUTE_WORKFLOW_ID,
     SEARCH_ATTRIBUTE_WORKFLOW_VERSION,
     TRIGGERED_RUN_WORKFLOW,
+    VISIBILITY_QUERY_VALUE_RULE,
+    ContactRef,
     WorkflowSnapshot,
+    is_safe_query_value,
     retry_workflow_id,
+    run_memo,
 )
 
 log = structlog.get_logger(__name__)
@@ -37,8 +41,6 @@ CONTACT_ID_KEY = SearchAttributeKey.for_keyword(SEARCH_ATTRIBUTE_CONTACT_ID)
 TRIGGER_KEY = SearchAttributeKey.for_keyword(SEARCH_ATTRIBUTE_TRIGGER)
 ORGANIZATION_KEY = SearchAttributeKey.for_keyword(SEARCH_ATTRIBUTE_ORGANIZATION)
 
-# Ids that go into a visibility query must not be able to change its meaning.
-_QUERY_SAFE = re.compile(r"[A-Za-z0-9_.:@\-]{1,200}")
 _RUN_ID = re.compile(r"run-[A-Za-z0-9_.:@\-/]{1,400}")
 _RETRY_SUFFIX = re.compile(r"/retry-(\d+)$")
 MAX_RETRIES_OF_A_RUN = 100
@@ -120,9 +122,17 @@ def _mask_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, MASK if parts.query else "", ""))
 
 
+def _contact_ref(recorded: Any) -> ContactRef | None:
+    """The ContactRef of a run's recorded input (a JSON object), or None when it had none."""
+    if not isinstance(recorded, dict):
+        return None
+    return ContactRef(**{name: str(recorded.get(name, "")) for name in ("directory_id", "contact_id", "lookup_field", "lookup_value")})
+
+
 def check_query_value(value: str, name: str) -> str:
-    if not _QUERY_SAFE.fullmatch(value):
-        raise InvalidArgument(f"{name}: must be 1-200 letters, digits or . _ : @ -", field=name)
+    """The value, when it can go into a visibility query without changing its meaning."""
+    if not is_safe_query_value(value):
+        raise InvalidArgument(f"{name}: must be {VISIBILITY_QUERY_VALUE_RULE}", field=name)
     return value
 
 
@@ -308,7 +318,7 @@ class RunHistory:
                     task_queue=self._task_queue,
                     id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                     search_attributes=attributes,
-                    memo={"summary": summary},
+                    memo=run_memo(summary, current, str(original_input.get("trigger", "")), _contact_ref(original_input.get("contact"))),
                     static_summary=summary,
                 )
             except WorkflowAlreadyStartedError:

@@ -55,7 +55,7 @@ def parse_object(body: bytes) -> dict[str, Any]:
 
 def utc_iso(moment: datetime) -> str:
     """UTC ISO-8601 with milliseconds and Z, like Segment's receivedAt."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 def _parse_time(message: dict[str, Any], key: str) -> datetime | None:
@@ -93,8 +93,10 @@ def _require_object(message: dict[str, Any], key: str) -> None:
         raise InvalidSegmentMessage(f"{key}: must be an object", field=key)
 
 
-def normalize_message(message: dict[str, Any], type_: str, received_at: datetime) -> dict[str, Any]:
-    """Validates one message against Segment's spec and returns it as stored: type, messageId, receivedAt, timestamp set."""
+def normalize_message(message: dict[str, Any], type_: str, received_at: datetime, received_iso: str = "") -> dict[str, Any]:
+    """Validates one message against Segment's spec and returns it as stored: type, messageId, receivedAt, timestamp set.
+
+    received_iso: utc_iso(received_at), when the caller formats it once for a whole batch."""
     if type_ not in MESSAGE_TYPES:
         raise InvalidSegmentMessage(f"type: must be one of {', '.join(MESSAGE_TYPES)}, got {type_!r}", field="type")
     message = {k: v for k, v in message.items() if k != "writeKey"}  # the write key is a secret: never stored
@@ -125,11 +127,14 @@ def normalize_message(message: dict[str, Any], type_: str, received_at: datetime
     sent_at = _parse_time(message, "sentAt")
     if original is not None and sent_at is not None:
         message["originalTimestamp"] = message.get("timestamp") or message["originalTimestamp"]
-        timestamp = received_at - (sent_at - original)
+        try:
+            timestamp = received_at - (sent_at - original)
+        except OverflowError:  # a skew past the calendar's ends (sentAt in year 9000): keep the client's own time
+            timestamp = original
     else:
         timestamp = original or received_at
-    message["receivedAt"] = utc_iso(received_at)
-    message["timestamp"] = utc_iso(timestamp)
+    message["receivedAt"] = received_iso or utc_iso(received_at)
+    message["timestamp"] = message["receivedAt"] if timestamp is received_at else utc_iso(timestamp)
     return message
 
 
@@ -143,8 +148,11 @@ def single_message(body: dict[str, Any], type_: str, received_at: datetime) -> d
     return normalize_message(body, type_, received_at)
 
 
-def batch_messages(body: dict[str, Any], received_at: datetime) -> list[dict[str, Any]]:
-    """The messages of a /v1/batch body, each with the batch's context, integrations and sentAt merged in."""
+def batch_messages(body: dict[str, Any], received_at: datetime, body_bytes: int | None = None) -> list[dict[str, Any]]:
+    """The messages of a /v1/batch body, each with the batch's context, integrations and sentAt merged in.
+
+    body_bytes: the size of the body as received; a body no larger than one message's limit cannot hold a message
+    over it, so its messages are not measured one by one (measuring means encoding each again)."""
     items = body.get("batch")
     if not isinstance(items, list):
         raise InvalidSegmentMessage("batch: must be an array of messages", field="batch")
@@ -152,12 +160,14 @@ def batch_messages(body: dict[str, Any], received_at: datetime) -> list[dict[str
         raise PayloadTooLarge(f"batch: at most {MAX_BATCH_MESSAGES} messages per request, got {len(items)}")
     shared_context = body.get("context") if isinstance(body.get("context"), dict) else {}
     shared_integrations = body.get("integrations") if isinstance(body.get("integrations"), dict) else {}
+    measure_each = body_bytes is None or body_bytes > MAX_MESSAGE_BYTES
+    received_iso = utc_iso(received_at)
     messages = []
     for index, item in enumerate(items):
         where = f"batch[{index}]"
         if not isinstance(item, dict):
             raise InvalidSegmentMessage(f"{where}: must be an object", field=where)
-        if _encoded_size(item) > MAX_MESSAGE_BYTES:
+        if measure_each and _encoded_size(item) > MAX_MESSAGE_BYTES:
             raise PayloadTooLarge(f"{where}: a message may be at most {MAX_MESSAGE_BYTES // 1024} KB")
         type_ = item.get("type")
         if not isinstance(type_, str) or not type_:
@@ -170,7 +180,7 @@ def batch_messages(body: dict[str, Any], received_at: datetime) -> list[dict[str
         if "sentAt" not in merged and body.get("sentAt") is not None:
             merged["sentAt"] = body["sentAt"]
         try:
-            messages.append(normalize_message(merged, type_, received_at))
+            messages.append(normalize_message(merged, type_, received_at, received_iso))
         except InvalidSegmentMessage as exc:
             raise InvalidSegmentMessage(f"{where}.{exc.message}", field=f"{where}.{exc.field}") from exc
     return messages

@@ -10,19 +10,24 @@ import grpc
 import structlog
 import temporalio.client
 import uvicorn
+from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cxflow.v1 import directory_pb2_grpc, ingestion_pb2_grpc
 from services.common.auth import Authenticator, RemoteTokenResolver, TokenResolver
 from services.common.db import create_engine, create_session_factory, is_sqlite
+from services.common.grpc_client import service_channel
 from services.common.grpc_server import GrpcService, ServiceRegistration, start_grpc_server
+from services.common.metrics import EventMetrics, GrpcMetricsInterceptor, GrpcServerMetrics, HttpMetrics, HttpMetricsMiddleware
 from services.common.migrations import upgrade_to_head_async
 from services.common.settings import Settings
+from services.common.tracing import instrument_http_app, traced_client
 from services.ingestion.http_app import create_app
 from services.ingestion.intake import InboxWriter
 from services.ingestion.launcher import RunLauncher
 from services.ingestion.membership import MembershipRouter
 from services.ingestion.processor import InboxProcessor
+from services.ingestion.rate_limit import RequestRateLimiter
 from services.ingestion.servicer import IngestionServicer
 from services.ingestion.workflow_servicer import WorkflowServicer
 
@@ -61,7 +66,11 @@ async def start_ingestion(
     settings: Settings,
     temporal_client: temporalio.client.Client | None = None,
     token_resolver: TokenResolver | None = None,
+    metrics_registry: CollectorRegistry | None = None,
 ) -> IngestionServer:
+    """metrics_registry: where the gRPC, HTTP and event series go (the process's /metrics serves it)."""
+    registry = metrics_registry if metrics_registry is not None else CollectorRegistry()
+    events = EventMetrics(registry)
     url = settings.database_url_for("ingestion")
     if is_sqlite(url):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -72,20 +81,22 @@ async def start_ingestion(
 
     if temporal_client is None:
         temporal_client = await temporalio.client.Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
-    directory_channel = grpc.aio.insecure_channel(settings.directory_grpc_target)
+    directory_channel = service_channel(settings.directory_grpc_target)
     if token_resolver is None:
         token_resolver = RemoteTokenResolver(directory_channel, internal_token)
 
-    launcher = RunLauncher(temporal_client, settings.temporal_task_queue)
+    # The launcher's client carries the trace context into the runs it starts (when tracing is on).
+    launcher = RunLauncher(traced_client(temporal_client), settings.temporal_task_queue, events)
     processor = InboxProcessor(
         sessions,
         launcher,
         directory_pb2_grpc.DirectoryServiceStub(directory_channel),
         internal_token,
         dedup_retention=timedelta(days=settings.ingestion_dedup_retention_days),
+        events=events,
     )
     processor.start()
-    writer = InboxWriter(sessions)
+    writer = InboxWriter(sessions, events)
     writer.start()
 
     grpc_service = await start_grpc_server(
@@ -101,6 +112,7 @@ async def start_ingestion(
         authenticator=Authenticator(internal_token, token_resolver),
         host=settings.grpc_host,
         port=settings.ingestion_grpc_port,
+        interceptors=[GrpcMetricsInterceptor(GrpcServerMetrics(registry))],
     )
 
     app = create_app(
@@ -112,7 +124,10 @@ async def start_ingestion(
         directory=directory_pb2_grpc.DirectoryServiceStub(directory_channel),
         organizations=directory_pb2_grpc.OrganizationServiceStub(directory_channel),
         internal_token=internal_token,
+        rate_limiter=RequestRateLimiter(settings.ingestion_rate_limit_per_second, settings.ingestion_rate_limit_burst),
     )
+    app.add_middleware(HttpMetricsMiddleware, metrics=HttpMetrics(registry))  # outermost: sees 429s and errors too
+    instrument_http_app(app)
     http = uvicorn.Server(
         uvicorn.Config(app, host=settings.ingestion_http_host, port=settings.ingestion_http_port, log_config=None)
     )

@@ -9,14 +9,18 @@ from dataclasses import dataclass, field
 import grpc
 import structlog
 import uvicorn
+from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cxflow.v1 import notification_pb2, notification_pb2_grpc
 from services.common.auth import Authenticator, RemoteTokenResolver, TokenResolver
 from services.common.db import create_engine, create_session_factory, is_sqlite
+from services.common.grpc_client import service_channel
 from services.common.grpc_server import GrpcService, ServiceRegistration, start_grpc_server
+from services.common.metrics import GrpcMetricsInterceptor, GrpcServerMetrics, HttpMetrics, HttpMetricsMiddleware
 from services.common.migrations import upgrade_to_head_async
 from services.common.settings import Settings
+from services.common.tracing import instrument_http_app
 from services.notification.deliveries import Deliveries, EmailDeliveries
 from services.notification.email_channel import SmtpEmailChannel
 from services.notification.http_app import create_survey_app
@@ -54,8 +58,12 @@ class NotificationServer:
         log.info("notification.stopped")
 
 
-async def start_notification(settings: Settings, token_resolver: TokenResolver | None = None) -> NotificationServer:
-    """Brings the database to head and serves NotificationService on settings.notification_grpc_port (0: any)."""
+async def start_notification(
+    settings: Settings, token_resolver: TokenResolver | None = None, metrics_registry: CollectorRegistry | None = None
+) -> NotificationServer:
+    """Brings the database to head and serves NotificationService on settings.notification_grpc_port (0: any).
+    metrics_registry: where the gRPC and HTTP series go (the process's /metrics serves it)."""
+    registry = metrics_registry if metrics_registry is not None else CollectorRegistry()
     url = settings.database_url_for("notification")
     if is_sqlite(url) and not settings.database_url:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -66,7 +74,7 @@ async def start_notification(settings: Settings, token_resolver: TokenResolver |
     directory_channel = None
     if token_resolver is None:
         # API tokens belong to the directory service; ask it, with a short cache in the resolver.
-        directory_channel = grpc.aio.insecure_channel(settings.directory_grpc_target)
+        directory_channel = service_channel(settings.directory_grpc_target)
         token_resolver = RemoteTokenResolver(directory_channel, internal_token)
 
     sessions = create_session_factory(engine)
@@ -83,7 +91,10 @@ async def start_notification(settings: Settings, token_resolver: TokenResolver |
         surveys=surveys,
     )
     try:
-        http_server, http_task, http_port = await _start_http(settings, create_survey_app(sessions))
+        survey_app = create_survey_app(sessions)
+        survey_app.add_middleware(HttpMetricsMiddleware, metrics=HttpMetrics(registry))
+        instrument_http_app(survey_app)
+        http_server, http_task, http_port = await _start_http(settings, survey_app)
     except BaseException:
         await outbound.aclose()
         await engine.dispose()
@@ -97,6 +108,7 @@ async def start_notification(settings: Settings, token_resolver: TokenResolver |
         authenticator=Authenticator(internal_token, token_resolver),
         host=settings.grpc_host,
         port=settings.notification_grpc_port,
+        interceptors=[GrpcMetricsInterceptor(GrpcServerMetrics(registry))],
     )
     return NotificationServer(
         grpc_port=service.port,

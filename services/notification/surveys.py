@@ -15,11 +15,11 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import jinja2
-from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.errors import InvalidArgument, NotFound
+from services.common.template_sandbox import CappedSandboxedEnvironment, TemplateTooLarge, render_capped
 from services.notification.channel_settings import ChannelSettingsRepository
 from services.notification.deliveries import Deliveries, fingerprint, validate_idempotency_key
 from services.notification.email_channel import (
@@ -46,9 +46,10 @@ DEFAULT_HTML = (
     '<a href="{{ link }}">{{ survey_name }}</a></p><p>The link works until {{ expires_at }}.</p>'
 )
 
-_url_templates = SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
-_text_templates = SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
-_html_templates = SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=True)
+# The same sandbox and size caps as workflow task templates.
+_url_templates = CappedSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
+_text_templates = CappedSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
+_html_templates = CappedSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=True)
 URL_TEMPLATE_VARIABLES = ("contact_id", "run_id", "distribution_id", "email", "first_name", "last_name")
 
 
@@ -68,9 +69,11 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def render(environment: SandboxedEnvironment, template: str, values: dict[str, Any], field_name: str) -> str:
+def render(environment: CappedSandboxedEnvironment, template: str, values: dict[str, Any], field_name: str) -> str:
     try:
-        return environment.from_string(template).render(**values)
+        return render_capped(environment.from_string(template), values)
+    except TemplateTooLarge as exc:
+        raise InvalidTemplate(f"{field_name}: {exc}", field=field_name) from None
     except jinja2.TemplateError as exc:
         raise InvalidTemplate(f"{field_name}: {exc}", field=field_name) from None
     except Exception as exc:  # noqa: BLE001 - e.g. {{ 1 / 0 }}: the template's fault, final, never retried

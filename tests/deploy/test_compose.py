@@ -308,3 +308,41 @@ def test_search_attribute_setup_matches_the_workflow_contracts():
     registered = dict(re.findall(r"\b(Cx\w+):(\w+)\b", (REPO / script).read_text()))
     assert registered == expected, f"{script} registers {registered}, workflows/contracts.py needs {expected}"
     assert mounted_at in setup["entrypoint"], f"temporal-setup mounts {script} at {mounted_at} but does not run it"
+
+
+METRICS_PORT_VARIABLE = re.compile(r"^([A-Z]+)_(?:TEMPORAL_)?METRICS_PORT$")
+
+
+def prometheus_targets() -> set[str]:
+    """host:port of every static target in the Prometheus configuration compose mounts."""
+    prometheus = SERVICES["prometheus"]
+    config_flag = next(arg for arg in command("prometheus") if arg.startswith("--config.file="))
+    mounted = {v.split(":")[1]: v.split(":")[0] for v in prometheus.get("volumes", []) if isinstance(v, str) and v.startswith("./")}
+    config_path = config_flag.split("=", 1)[1]
+    assert config_path in mounted, f"prometheus reads {config_path}, which compose does not mount"
+    config = yaml.safe_load((REPO / mounted[config_path]).read_text())
+    return {target for job in config["scrape_configs"] for static in job.get("static_configs", []) for target in static["targets"]}
+
+
+def test_every_metrics_port_in_settings_is_set_and_scraped_by_prometheus():
+    variables = [name for name in ENVIRONMENT if METRICS_PORT_VARIABLE.match(name)]
+    assert len(variables) >= 5, f"expected a metrics port per service, the worker and the worker's Temporal SDK, found {variables}"
+    targets = prometheus_targets()
+    for variable in variables:
+        owner = METRICS_PORT_VARIABLE.match(variable).group(1).lower()  # INGESTION_METRICS_PORT -> the ingestion service
+        assert owner in CXFLOW_SERVICES, f"{variable} names no cxflow compose service {owner!r}"
+        env = resolved_environment(owner)
+        assert variable in env, f"{owner} must set {variable} explicitly, so deploy/prometheus.yml can name its port"
+        assert env.get("METRICS_HOST") == "0.0.0.0", f"{owner}: METRICS_HOST must be 0.0.0.0 so Prometheus reaches /metrics"
+        assert f"{owner}:{env[variable]}" in targets, f"{owner}:{env[variable]} ({variable}) is not scraped; targets: {sorted(targets)}"
+        for other in CXFLOW_SERVICES:
+            if other != owner:
+                assert variable not in environment(other), f"{other} sets {variable}, the metrics port of {owner}"
+
+
+def test_prometheus_scrapes_the_temporal_server_and_is_published_on_localhost():
+    endpoint = environment("temporal").get("PROMETHEUS_ENDPOINT", "")
+    assert endpoint, "the Temporal server exposes no metrics (auto-setup's PROMETHEUS_ENDPOINT)"
+    assert f"temporal:{endpoint.rsplit(':', 1)[1]}" in prometheus_targets()
+    assert SERVICES["prometheus"]["image"].startswith("prom/prometheus:")
+    assert "127.0.0.1:9090:9090" in SERVICES["prometheus"].get("ports", []), "Prometheus must answer on 127.0.0.1:9090 only"

@@ -141,7 +141,7 @@ def test_segments_apply_list_members_and_explain(cli, seeded: Seeded, tmp_path: 
 
 def test_contacts_get_and_search(cli, seeded: Seeded) -> None:  # type: ignore[no-untyped-def]
     code, output = cli("contacts", "get", seeded.ada_id, "--json")
-    contact = json.loads(output)[0]
+    contact = json.loads(output)
     assert code == 0 and (contact["email"], contact["embeddedData"], contact["mailingListIds"]) == ("ada@example.com", {"plan": "gold"}, [])
     code, output = cli("contacts", "search", "--filter", "embeddedData.plan=free", "--json")
     assert code == 0 and [row["id"] for row in json.loads(output)] == [seeded.grace_id]

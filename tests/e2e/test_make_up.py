@@ -70,6 +70,7 @@ async def _serving(target: str) -> bool:
 
 async def test_make_up_starts_everything_and_ctrl_c_stops_it(tmp_path: Path) -> None:
     ports = {name: free_port() for name in ("temporal", "ui", "http", "ingestion", "directory", "notification", "notification_http", "smtp")}
+    metrics_ports = {name: free_port() for name in ("INGESTION", "DIRECTORY", "NOTIFICATION", "WORKER", "WORKER_TEMPORAL")}
     env = {
         **os.environ,
         "CXFLOW_DATA_DIR": str(tmp_path / "data"),
@@ -85,6 +86,7 @@ async def test_make_up_starts_everything_and_ctrl_c_stops_it(tmp_path: Path) -> 
         "NOTIFICATION_GRPC_TARGET": f"127.0.0.1:{ports['notification']}",
         "CXFLOW_PUBLIC_URL": f"http://127.0.0.1:{ports['http']}",
         "SMTP_PORT": str(ports["smtp"]),
+        **{f"{name}_METRICS_PORT": str(port) for name, port in metrics_ports.items()},
     }
     env.pop("CXFLOW_INTERNAL_TOKEN", None)
     env.pop("DATABASE_URL", None)
@@ -123,6 +125,11 @@ async def test_make_up_starts_everything_and_ctrl_c_stops_it(tmp_path: Path) -> 
         assert result["status"] == "completed", result
         emails = sorted((tmp_path / "data" / "mail").glob("*.eml"))
         assert len(emails) == 1 and "Ada" in emails[0].read_text()
+        async with httpx.AsyncClient(timeout=10) as http:  # every process serves its Prometheus metrics
+            for name, port in metrics_ports.items():
+                scraped = await http.get(f"http://127.0.0.1:{port}/metrics")
+                assert scraped.status_code == 200, name
+                assert ("temporal_" if name == "WORKER_TEMPORAL" else "cxflow_") in scraped.text, name
 
         launcher.send_signal(signal.SIGINT)  # what Ctrl-C does
         output = (await asyncio.wait_for(launcher.communicate(), timeout=60))[0].decode()

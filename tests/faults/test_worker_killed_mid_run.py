@@ -64,6 +64,8 @@ def _start_worker(settings: Settings) -> subprocess.Popen:
         "CXFLOW_INTERNAL_TOKEN": settings.resolved_internal_token(),
         "CXFLOW_DATA_DIR": str(settings.data_dir),
         "CXFLOW_LOG_FORMAT": "json",
+        # No /metrics endpoints: fixed default ports would collide between the processes of parallel tests.
+        **{f"{process}_METRICS_PORT": "0" for process in ("WORKER", "WORKER_TEMPORAL")},
     }
     with open(settings.data_dir / "worker.log", "ab") as log:  # the child keeps its own copy of the descriptor
         return subprocess.Popen([sys.executable, "-m", "workflows.worker"], cwd=ROOT, env=env, stdout=log, stderr=log)

@@ -49,6 +49,9 @@ async def test_trigger_starts_a_run_with_fields_contact_and_snapshot(stack: Inge
     assert attributes["CxTrigger"] == "json_event"
     assert attributes["CxOrganization"] == "ORG_ingestiontest"
     assert (await description.memo_value("summary")) == "Welcome v1 for event evt-1"
+    assert (await description.memo_value("workflow")) == f"Welcome ({workflow.id} v1)"
+    assert (await description.memo_value("trigger")) == "json_event"
+    assert (await description.memo_value("contact")) == "extRef = u-42 in POOL_test"
 
 
 async def test_redelivered_event_starts_nothing_new(stack: IngestionStack) -> None:

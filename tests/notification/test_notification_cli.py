@@ -60,7 +60,7 @@ async def test_list_show_update_and_comment(stub, api_token_caller, notification
 
     commented = await cli(notification, "tickets", "comment", ticket_id, "Extinguisher sent.", "--author", "ben")
     assert commented.exit_code == 0, commented.output
-    shown = await cli(notification, "tickets", "show", ticket_id)
+    shown = await cli(notification, "tickets", "show", ticket_id, "--json")
     assert [c["body"] for c in json.loads(shown.output)["comments"]] == ["Extinguisher sent."]
 
     in_progress = await cli(notification, "tickets", "list", "--status", "in_progress", "--json")
@@ -82,7 +82,7 @@ async def test_channels_set_and_show_never_print_secrets(notification: Notificat
         "--zendesk-url", "https://acme.zendesk.com", "--zendesk-email", "a@acme.test", "--zendesk-token", "cli-zd-secret",
     )
     assert set_result.exit_code == 0, set_result.output
-    shown = await cli(notification, "channels", "show")
+    shown = await cli(notification, "channels", "show", "--json")
     assert shown.exit_code == 0, shown.output
     summary = json.loads(shown.output)
     assert summary["slackWebhookNames"] == ["alerts"]

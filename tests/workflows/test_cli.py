@@ -66,17 +66,17 @@ async def test_apply_export_enable_disable_delete(service: Stack, tmp_path: Path
     assert out.strip() == f"{workflow_id} is disabled (v2)"
     code, out, _ = await cxflow(service, "workflows", "enable", workflow_id)
     assert out.strip() == f"{workflow_id} is enabled (v2)"
-    code, out, _ = await cxflow(service, "workflows", "show", workflow_id, "--version", "1")
+    code, out, _ = await cxflow(service, "workflows", "show", workflow_id, "--version", "1", "--json")
     assert json.loads(out)["spec"]["tasks"][0]["subject"] == welcome()["tasks"][0]["subject"]
     code, out, _ = await cxflow(service, "workflows", "delete", workflow_id, "--yes")
     assert code == 0
-    code, out, _ = await cxflow(service, "workflows", "show", workflow_id)
-    assert code == 1 and "NOT_FOUND" in out
+    code, out, err = await cxflow(service, "workflows", "show", workflow_id)
+    assert code == 1 and "NOT_FOUND" in err
 
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(welcome(onFailure="explode")))
-    code, out, _ = await cxflow(service, "workflows", "apply", "-f", str(bad))
-    assert code == 1 and "INVALID_ARGUMENT" in out and "spec.onFailure" in out
+    code, out, err = await cxflow(service, "workflows", "apply", "-f", str(bad))
+    assert code == 1 and "INVALID_ARGUMENT" in err and "spec.onFailure" in err
 
 
 async def test_dry_run_and_runs_commands(service: Stack, tmp_path: Path) -> None:
@@ -109,8 +109,8 @@ async def test_dry_run_and_runs_commands(service: Stack, tmp_path: Path) -> None
                 break
             await asyncio.sleep(0.2)
     assert sorted(run["status"] for run in runs) == ["completed", "failed"]
-    code, out, _ = await cxflow(service, "runs", "cancel", f"{run_id}/retry-1")
-    assert code == 1 and "FAILED_PRECONDITION" in out
+    code, out, err = await cxflow(service, "runs", "cancel", f"{run_id}/retry-1")
+    assert code == 1 and "FAILED_PRECONDITION" in err
 
 
 async def test_applying_a_file_without_enabled_keeps_a_disabled_workflow_disabled(service: Stack, tmp_path: Path) -> None:
@@ -132,5 +132,5 @@ async def test_applying_a_file_without_enabled_keeps_a_disabled_workflow_disable
     applied = json.loads(out)
     assert applied["action"] == "updated" and applied["version"] == 2
     assert applied["enabled"] is False
-    code, out, _ = await cxflow(service, "workflows", "show", workflow_id)
+    code, out, _ = await cxflow(service, "workflows", "show", workflow_id, "--json")
     assert json.loads(out)["enabled"] is False

@@ -7,7 +7,6 @@ ids are chosen per organization, so the count is always limited to the asking ru
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from temporalio import activity
@@ -15,9 +14,12 @@ from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
 from temporalio.exceptions import ApplicationError
 
-from workflows.contracts import SEARCH_ATTRIBUTE_CONTACT_ID, SEARCH_ATTRIBUTE_ORGANIZATION, SEARCH_ATTRIBUTE_WORKFLOW_ID
-
-_QUERY_SAFE = re.compile(r"[A-Za-z0-9_.:@\-/]{1,400}")
+from workflows.contracts import (
+    SEARCH_ATTRIBUTE_CONTACT_ID,
+    SEARCH_ATTRIBUTE_ORGANIZATION,
+    SEARCH_ATTRIBUTE_WORKFLOW_ID,
+    is_safe_query_value,
+)
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,7 @@ class RunActivities:
     async def count_recent_runs(self, input: CountRecentRunsInput) -> int:
         organization_id = input.organization_id or await self._organization_of(activity.info().workflow_id)
         for value in (organization_id, input.workflow_id, input.contact_id, input.exclude_run_id, input.since):
-            if not _QUERY_SAFE.fullmatch(value.replace("+", "")):
+            if not is_safe_query_value(value):
                 raise ApplicationError(f"not a safe query value: {value!r}", type="InvalidQueryValue", non_retryable=True)
         query = (
             f"{SEARCH_ATTRIBUTE_ORGANIZATION} = '{organization_id}' "
