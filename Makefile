@@ -19,8 +19,10 @@ install: $(VENV)/.installed
 up: install
 	$(BIN)/python -m cxflow.stack
 
+# Two test processes (pytest-xdist); PYTEST_WORKERS=0 runs everything in this one, PYTEST_ARGS adds pytest options.
+PYTEST_WORKERS ?= 2
 test: install check-protos check-docs
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 # Runs every benchmark script and writes benchmarks/REPORT.md and the README's performance section. The scripts run at
 # their --quick sizes, so the whole report takes minutes on a 2-core machine; BENCH_ARGS= runs the full sizes.

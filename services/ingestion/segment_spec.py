@@ -68,7 +68,10 @@ def _parse_time(message: dict[str, Any], key: str) -> datetime | None:
         except ValueError:
             moment = None
         if moment is not None:
-            return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+            try:
+                return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+            except OverflowError:  # an offset that pushes the first or last day past the calendar ("0001-01-01T00:00+01:00")
+                pass
     raise InvalidSegmentMessage(f"{key}: must be an ISO-8601 date, got {value!r}", field=key)
 
 

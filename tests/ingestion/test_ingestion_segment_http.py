@@ -93,6 +93,9 @@ async def test_missing_or_wrong_write_key_is_401(stack: IngestionStack, write_ke
         ("identify", {"userId": "u", "traits": "not an object"}, "traits"),
         ("identify", {"userId": {"nested": 1}}, "userId"),
         ("track", {"userId": "u", "event": "E", "timestamp": "yesterday"}, "timestamp"),
+        # in UTC these fall before the first or after the last day the calendar has (found by the fuzzer)
+        ("identify", {"userId": "u", "timestamp": "0001-01-01T00:00:00+01:00"}, "timestamp"),
+        ("identify", {"userId": "u", "sentAt": "9999-12-31T23:59:59-01:00"}, "sentAt"),
         ("batch", {"batch": "nope"}, "batch"),
         ("batch", {"batch": [{"userId": "u"}]}, "batch[0].type"),
         ("batch", {"batch": [{"type": "identify", "userId": "u"}, {"type": "explode", "userId": "u"}]}, "batch[1].type"),
