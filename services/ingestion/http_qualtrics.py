@@ -15,6 +15,7 @@ from google.protobuf import json_format, struct_pb2
 
 from cxflow.v1 import common_pb2, directory_pb2, directory_pb2_grpc
 from services.common.auth import TokenResolver, internal_metadata
+from services.common.contact_fields import CONTACT_INPUT_FIELDS
 from services.ingestion import http_schemas as schemas
 from services.ingestion.errors import InvalidQualtricsRequest
 from services.ingestion.http_requests import read_body, token_organization
@@ -27,8 +28,6 @@ PAGE_SIZE = 100
 TRANSACTION_DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 # Qualtrics' filterType -> the directory's field names.
 SEARCH_FIELDS = {"extRef": "extRef", "email": "email", "phone": "phone", "firstName": "firstName", "lastName": "lastName"}
-_CONTACT_STRINGS = {"firstName": "first_name", "lastName": "last_name", "email": "email", "phone": "phone",
-                    "extRef": "ext_ref", "language": "language"}
 _QUALTRICS_ERRORS = {400: "a malformed or invalid body", 401: "missing or unknown X-API-TOKEN",
                      404: "no such directory in the token's organization", 413: "a body over 1 MB"}
 _TAGS = ["Qualtrics-style REST"]
@@ -92,7 +91,7 @@ def directory_element(directory: directory_pb2.Directory) -> dict[str, Any]:
 def contact_input_from_body(body: dict[str, Any]) -> directory_pb2.ContactInput:
     """A Qualtrics create-contact body as a ContactInput; absent (or null) fields stay absent."""
     contact = directory_pb2.ContactInput()
-    for key, attribute in _CONTACT_STRINGS.items():
+    for key, attribute in CONTACT_INPUT_FIELDS.items():
         value = body.get(key)
         if value is None:
             continue

@@ -14,6 +14,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from cxflow.v1 import common_pb2, directory_pb2, directory_pb2_grpc
 from services.common.auth import internal_metadata
+from services.common.contact_fields import CONTACT_INPUT_FIELDS
 from services.common.errors import CxflowError, Unavailable
 from services.common.metrics import EVENT_REJECTED, INTAKE_SEGMENT, EventMetrics
 from services.ingestion.captures import VIA_SUBSCRIPTION, capture_if_active
@@ -40,14 +41,6 @@ _TRANSIENT_TEMPORAL = {
     RPCStatusCode.DEADLINE_EXCEEDED,
     RPCStatusCode.RESOURCE_EXHAUSTED,
     RPCStatusCode.ABORTED,
-}
-_STRING_CONTACT_FIELDS = {
-    "firstName": "first_name",
-    "lastName": "last_name",
-    "email": "email",
-    "phone": "phone",
-    "extRef": "ext_ref",
-    "language": "language",
 }
 
 
@@ -87,8 +80,8 @@ def contact_input(fields: dict[str, Any]) -> directory_pb2.ContactInput:
     contact = directory_pb2.ContactInput()
     embedded: dict[str, Any] = {}
     for name, value in fields.items():
-        if name in _STRING_CONTACT_FIELDS:
-            setattr(contact, _STRING_CONTACT_FIELDS[name], coerce(value, "string", name))
+        if name in CONTACT_INPUT_FIELDS:
+            setattr(contact, CONTACT_INPUT_FIELDS[name], coerce(value, "string", name))
         elif name == "unsubscribed":
             contact.unsubscribed = coerce(value, "boolean", name)
         elif name.startswith(EMBEDDED_DATA_PREFIX):

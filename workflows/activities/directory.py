@@ -14,6 +14,7 @@ from temporalio.exceptions import ApplicationError
 
 from cxflow.v1 import common_pb2, directory_pb2, directory_pb2_grpc
 from services.common.auth import internal_metadata
+from services.common.contact_fields import CONTACT_INPUT_FIELDS
 from workflows.activities.grpc_errors import application_error_from_rpc
 from workflows.contracts import ContactRef
 
@@ -128,14 +129,6 @@ class UpdateContactFieldOutput:
     value: str
 
 
-_CONTACT_INPUT_FIELDS = {
-    "firstName": "first_name",
-    "lastName": "last_name",
-    "email": "email",
-    "phone": "phone",
-    "extRef": "ext_ref",
-    "language": "language",
-}
 
 
 def contact_input_for(field_name: str, value: str) -> directory_pb2.ContactInput:
@@ -144,9 +137,9 @@ def contact_input_for(field_name: str, value: str) -> directory_pb2.ContactInput
         embedded = struct_pb2.Struct()
         embedded.update({field_name.removeprefix("embeddedData."): value})
         return directory_pb2.ContactInput(embedded_data=embedded)
-    if field_name not in _CONTACT_INPUT_FIELDS:
+    if field_name not in CONTACT_INPUT_FIELDS:
         raise ApplicationError(f"cannot update contact field {field_name!r}", type="InvalidContactField", non_retryable=True)
-    return directory_pb2.ContactInput(**{_CONTACT_INPUT_FIELDS[field_name]: value})
+    return directory_pb2.ContactInput(**{CONTACT_INPUT_FIELDS[field_name]: value})
 
 
 class DirectoryActivities:
