@@ -31,9 +31,9 @@ _SERVICES = (
     ("ingestion", "ingestion_grpc_target", "INGESTION_GRPC_TARGET"),
     ("notification", "notification_grpc_target", "NOTIFICATION_GRPC_TARGET"),
 )
-# What grpc says when nothing answers at the address (as opposed to a service answering UNAVAILABLE itself).
 # What to do when a service refuses the credentials of an ordinary (API-token) call.
 API_TOKEN_HINT = "check CXFLOW_API_TOKEN, or create one with `cxflow tokens create`"
+# What grpc says when nothing answers at the address (as opposed to a service answering UNAVAILABLE itself).
 _UNREACHABLE_MARKERS = ("failed to connect", "connection refused", "dns resolution failed", "connect failed", "socket closed")
 
 

@@ -10,7 +10,11 @@ from cxflow.commands.support import admin_call, call, console, print_json, print
 from cxflow.v1 import common_pb2, directory_pb2, directory_pb2_grpc
 from services.common.settings import Settings
 
-app = typer.Typer(help="API tokens of an organization (stored hashed; shown once when created).", no_args_is_help=True)
+app = typer.Typer(
+    help="API tokens of an organization (stored hashed; shown once when created). `list` and `revoke` are admin commands: "
+    "they need the internal token (CXFLOW_INTERNAL_TOKEN or the data folder's internal.token).",
+    no_args_is_help=True,
+)
 
 JSON_OPTION = typer.Option(False, "--json", help="print JSON for scripts")
 ORG_OPTION_HELP = "the organization (ORG_…; admin, with the internal token); default: CXFLOW_API_TOKEN's organization"

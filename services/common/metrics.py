@@ -206,6 +206,9 @@ class HttpMetricsMiddleware:
 
         try:
             await self.app(scope, receive, send_noting_status)
+        except asyncio.CancelledError:
+            status = 499  # the client went away before an answer (nginx's code for it), not a server error
+            raise
         finally:
             # The router records the matched route in the scope it was given, which is this one.
             self._metrics.observe(scope.get("method", ""), route_template(scope), status, time.perf_counter() - started)

@@ -61,10 +61,6 @@ def configure_tracing(
     return provider
 
 
-def tracing_enabled() -> bool:
-    return _provider is not None
-
-
 def instrument_http_app(app: Any) -> None:
     """Adds a server span per request to a FastAPI app (before it serves); nothing when tracing is off."""
     if _provider is not None:

@@ -154,8 +154,9 @@ def single_message(body: dict[str, Any], type_: str, received_at: datetime) -> d
 def batch_messages(body: dict[str, Any], received_at: datetime, body_bytes: int | None = None) -> list[dict[str, Any]]:
     """The messages of a /v1/batch body, each with the batch's context, integrations and sentAt merged in.
 
-    body_bytes: the size of the body as received; a body no larger than one message's limit cannot hold a message
-    over it, so its messages are not measured one by one (measuring means encoding each again)."""
+    body_bytes: the size of the body as received. Messages are measured as encoded again, where a number can grow
+    (`1e15` is 4 bytes, `1000000000000000.0` 18), but never to more than 5 times its size: a body under a fifth of one
+    message's limit cannot hold a message over it, so its messages are not measured one by one."""
     items = body.get("batch")
     if not isinstance(items, list):
         raise InvalidSegmentMessage("batch: must be an array of messages", field="batch")
@@ -163,7 +164,7 @@ def batch_messages(body: dict[str, Any], received_at: datetime, body_bytes: int 
         raise PayloadTooLarge(f"batch: at most {MAX_BATCH_MESSAGES} messages per request, got {len(items)}")
     shared_context = body.get("context") if isinstance(body.get("context"), dict) else {}
     shared_integrations = body.get("integrations") if isinstance(body.get("integrations"), dict) else {}
-    measure_each = body_bytes is None or body_bytes > MAX_MESSAGE_BYTES
+    measure_each = body_bytes is None or body_bytes * 5 > MAX_MESSAGE_BYTES
     received_iso = utc_iso(received_at)
     messages = []
     for index, item in enumerate(items):
