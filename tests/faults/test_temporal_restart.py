@@ -87,7 +87,10 @@ async def test_temporal_restart_under_load_resumes_every_run_and_duplicates_noth
             worker.start()
             await asyncio.sleep(DOWN_SECONDS)
             await temporal.start()
-            # Ingestion starts new runs on the restarted server without being restarted itself.
+        # Ingestion starts new runs on the restarted server without being restarted itself. A new HTTP client: the
+        # old one's keep-alive connection sat idle past uvicorn's keep-alive timeout while the server was down, and a
+        # request racing that close fails in the client (ReadError) before it reaches ingestion at all.
+        async with httpx.AsyncClient(base_url=live.public_url, timeout=30) as client:
             run_ids += [await _trigger(client, credentials.api_token, n) for n in range(RUNS_BEFORE, RUNS_BEFORE + RUNS_AFTER)]
 
         runs = await Client.connect(temporal.address)
