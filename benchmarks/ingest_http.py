@@ -36,8 +36,10 @@ sys.path.insert(0, str(ROOT))
 from cxflow.v1 import ingestion_pb2, ingestion_pb2_grpc
 from services.common.auth import internal_metadata
 from services.common.db import create_engine
+from services.common.gc_tuning import tune_for_serving
 from services.common.settings import Settings
 from services.ingestion.models import InboxMessage
+from services.ingestion.segment_spec import parse_object
 from services.ingestion.server import start_ingestion
 
 BATCH_SIZE = 100
@@ -53,7 +55,7 @@ class NoTokens:
 
 
 async def bare_json_app(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
-    """The baseline: read the body, parse the JSON, answer like Segment does. Nothing else."""
+    """The baseline: read the body, parse the JSON (with the intake's own parser), answer like Segment does. Nothing else."""
     if scope["type"] != "http":
         return
     body = b""
@@ -62,7 +64,7 @@ async def bare_json_app(scope, receive, send) -> None:  # type: ignore[no-untype
         body += message.get("body", b"")
         if not message.get("more_body"):
             break
-    json.loads(body)
+    parse_object(body)
     await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
     await send({"type": "http.response.body", "body": b'{"success":true}'})
 
@@ -149,6 +151,7 @@ async def main(quick: bool, database_url: str = "") -> None:
             while not baseline.started:
                 await asyncio.sleep(0.02)
             baseline_port = baseline.servers[0].sockets[0].getsockname()[1]
+            tune_for_serving()  # as `python -m services.ingestion` does once started; both servers share this process
             async with grpc.aio.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
                 source = await ingestion_pb2_grpc.IngestionServiceStub(channel).CreateSource(
                     ingestion_pb2.CreateSourceRequest(name="benchmark"), metadata=internal_metadata(INTERNAL_TOKEN, "ORG_benchmark")

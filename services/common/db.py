@@ -7,6 +7,8 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from services.common import json_codec
+
 
 def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
@@ -14,6 +16,8 @@ def is_sqlite(url: str) -> bool:
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """Creates the engine with the settings each backend needs to be safe under concurrent writers."""
+    # JSON columns go through orjson (with the stdlib's fallback): most rows written on the hot paths carry JSON.
+    kwargs = {"json_serializer": json_codec.dumps, "json_deserializer": json_codec.loads, **kwargs}
     if is_sqlite(url):
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
 

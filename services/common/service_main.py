@@ -7,6 +7,7 @@ from typing import Protocol
 
 from prometheus_client import CollectorRegistry
 
+from services.common.gc_tuning import tune_for_serving
 from services.common.grpc_server import wait_for_termination_signal
 from services.common.logging import configure_logging
 from services.common.metrics import serve_metrics
@@ -30,6 +31,7 @@ async def serve_until_terminated(
     registry = CollectorRegistry()
     metrics = serve_metrics(registry, settings.metrics_host, metrics_port(settings), process=name)
     server = await start(settings, registry)
+    tune_for_serving()
     try:
         await wait_for_termination_signal()
     finally:

@@ -147,9 +147,12 @@ class InboxWriter:
                 group[0].done.set_exception(exc)
             return
         log.debug("inbox.group_committed", requests=len(group), rows=len(rows), ms=round((time.perf_counter() - started) * 1000, 1))
+        stored: dict[int, set[tuple[str, str]]] = {id(request): set() for request in group}
+        for key in inserted:
+            stored[id(owners[key])].add(key)
         for request in group:
             if not request.done.done():  # a caller that went away (client disconnect) no longer waits
-                request.done.set_result({key for key, owner in owners.items() if owner is request and key in inserted})
+                request.done.set_result(stored[id(request)])
 
 
 class SourceCache:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 import zlib
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
+from services.common import json_codec
 from services.ingestion.errors import InvalidSegmentMessage, MalformedBody, PayloadTooLarge
 
 MESSAGE_TYPES = ("identify", "track", "page", "screen", "group", "alias")
@@ -37,42 +38,45 @@ def decompress(raw: bytes, content_encoding: str | None, limit: int, *, too_larg
     return body
 
 
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")  # Python's json reads NaN and Infinity; no database stores them as JSON
-
-
 def parse_object(body: bytes) -> dict[str, Any]:
     try:
-        document = json.loads(body, parse_constant=_no_constant)
-    except (UnicodeDecodeError, ValueError) as exc:
+        document = json_codec.loads(body)
+    except json_codec.JSONDecodeError as exc:
         raise MalformedBody(f"the body is not valid JSON: {exc}") from exc
-    except RecursionError:
-        raise MalformedBody("the body nests too deeply") from None
     if not isinstance(document, dict):
         raise MalformedBody("the body must be a JSON object")
     return document
 
 
+# The messages of a batch mostly share their times (sentAt always, timestamps often): each distinct text is read and
+# each distinct moment formatted once, however many messages carry it.
+_TIME_CACHE_SIZE = 4096
+
+
+@lru_cache(maxsize=_TIME_CACHE_SIZE)
 def utc_iso(moment: datetime) -> str:
     """UTC ISO-8601 with milliseconds and Z, like Segment's receivedAt."""
     return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
+
+
+@lru_cache(maxsize=_TIME_CACHE_SIZE)
+def _read_iso(text: str) -> datetime | None:
+    """An ISO-8601 text as an aware UTC datetime, or None when it is not one."""
+    try:
+        moment = datetime.fromisoformat(text.strip())
+        return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):  # OverflowError: an offset past the calendar's ends ("0001-01-01T00:00+01:00")
+        return None
 
 
 def _parse_time(message: dict[str, Any], key: str) -> datetime | None:
     value = message.get(key)
     if value is None:
         return None
-    if isinstance(value, str):
-        try:
-            moment = datetime.fromisoformat(value.strip())
-        except ValueError:
-            moment = None
-        if moment is not None:
-            try:
-                return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
-            except OverflowError:  # an offset that pushes the first or last day past the calendar ("0001-01-01T00:00+01:00")
-                pass
-    raise InvalidSegmentMessage(f"{key}: must be an ISO-8601 date, got {value!r}", field=key)
+    moment = _read_iso(value) if isinstance(value, str) else None
+    if moment is None:
+        raise InvalidSegmentMessage(f"{key}: must be an ISO-8601 date, got {value!r}", field=key)
+    return moment
 
 
 def _require_id(message: dict[str, Any], key: str) -> bool:
@@ -142,7 +146,7 @@ def normalize_message(message: dict[str, Any], type_: str, received_at: datetime
 
 
 def _encoded_size(message: dict[str, Any]) -> int:
-    return len(json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode())
+    return len(json_codec.dumps_bytes(message))
 
 
 def single_message(body: dict[str, Any], type_: str, received_at: datetime) -> dict[str, Any]:
