@@ -9,6 +9,7 @@ from typing import Any
 
 from jsonpath_ng import JSONPath
 from jsonpath_ng.ext import parse as parse_jsonpath
+from jsonpath_ng.jsonpath import Intersect
 
 from services.common.errors import InvalidArgument
 
@@ -92,7 +93,20 @@ def _compile_jsonpath(path: Any, where: str) -> PathValue:
         expression = parse_jsonpath(path)
     except Exception as exc:  # jsonpath-ng raises bare Exception subclasses for lexer and parser errors
         raise InvalidMapping(f"{where}: invalid JSONPath {path!r}: {exc}", field=where) from exc
+    if _has_intersection(expression):
+        raise InvalidMapping(f"{where}: invalid JSONPath {path!r}: the & (intersection) operator is not supported", field=where)
     return PathValue(path, expression)
+
+
+def _has_intersection(expression: JSONPath) -> bool:
+    """jsonpath-ng parses `a & b` but cannot evaluate it (NotImplementedError at find time): refuse it up front."""
+    nodes = [expression]
+    while nodes:
+        node = nodes.pop()
+        if isinstance(node, Intersect):
+            return True
+        nodes.extend(child for child in vars(node).values() if isinstance(child, JSONPath))
+    return False
 
 
 def compile_value(value: Any, where: str, depth: int = 0) -> ValueSource:
