@@ -2,7 +2,7 @@
 event-to-first-task latency at half the saturating rate.
 
     python benchmarks/triggered_runs.py [--quick]
-        full: 1000 runs each, 20 s of paced events; --quick: 200 runs each, 6 s
+        full: 3 rounds of 400 runs each side, 20 s of paced events; --quick: 2 rounds of 50, 5 s (about a minute)
         ends with: RESULT triggered_runs ratio=<cxflow runs/s / bare runs/s> ...
 
 (a) baseline: a bare workflow that runs 3 no-op activities, started with the Temporal client, its worker in this process.
@@ -10,7 +10,7 @@ event-to-first-task latency at half the saturating rate.
     emails. The stack is what `make up` runs, process for process (cxflow.stack): the dev server persisting to a SQLite
     file, the ingestion, directory and notification services and the worker, each its own process; the SMTP sink is
     this script's. Both sides run on that one dev server.
-Both keep the same number of starts in flight. A run of (b) counts as done when its second email reached the SMTP sink;
+Both keep the same number of starts in flight; rounds alternate bare and cxflow and the medians are reported. A run of (b) counts as done when its second email reached the SMTP sink;
 latency is from the POST to the first email's arrival. CPU ms per run (all processes of the benchmark's tree) is
 reported beside the rates: on a machine shared with other work it says more than the rates do.
 Targets (issue 5): ratio >= 0.9, p50 <= 150 ms, p99 <= 1 s.
@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import os
 import socket
+import statistics
 import sys
 import tempfile
 import time
@@ -153,8 +154,9 @@ def percentile(values: list[float], fraction: float) -> float:
     return values[min(len(values) - 1, round(fraction * (len(values) - 1)))]
 
 
-def process_cpu_seconds() -> float:
-    """CPU seconds used so far by this process and every process below it (dev server, services, worker), from /proc."""
+def process_cpu_seconds() -> dict[str, float]:
+    """CPU seconds used so far by this process and every process below it (dev server, services, worker), from /proc,
+    by process: "temporal", the module a Python child runs (services.ingestion, workflows.worker, ...), "benchmark"."""
     tick = os.sysconf("SC_CLK_TCK")
     stats: dict[int, tuple[int, float]] = {}  # pid -> (parent pid, cpu seconds)
     for entry in Path("/proc").iterdir():
@@ -165,7 +167,7 @@ def process_cpu_seconds() -> float:
         except OSError:
             continue
         stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
-    ours, total = {os.getpid()}, 0.0
+    ours = {os.getpid()}
     changed = True
     while changed:  # the process tree below us, whatever its depth
         changed = False
@@ -173,9 +175,27 @@ def process_cpu_seconds() -> float:
             if parent in ours and pid not in ours:
                 ours.add(pid)
                 changed = True
+    by_process: dict[str, float] = {}
     for pid in ours:
-        total += stats.get(pid, (0, 0.0))[1]
-    return total
+        name = "benchmark" if pid == os.getpid() else _process_name(pid)
+        by_process[name] = by_process.get(name, 0.0) + stats.get(pid, (0, 0.0))[1]
+    return by_process
+
+
+def _process_name(pid: int) -> str:
+    try:
+        arguments = (Path("/proc") / str(pid) / "cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return "other"
+    if b"-m" in arguments:
+        return arguments[arguments.index(b"-m") + 1].decode()
+    return Path(arguments[0].decode()).name or "other"
+
+
+def add_cpu_ms_per_run(total: dict[str, float], before: dict[str, float], after: dict[str, float], runs: int) -> None:
+    """Adds each process's CPU milliseconds between two readings, divided by runs, to total."""
+    for name, seconds in sorted(after.items()):
+        total[name] = total.get(name, 0.0) + (seconds - before.get(name, 0.0)) * 1000 / runs
 
 
 def stack_settings(data_dir: Path, smtp_port: int) -> Settings:
@@ -213,8 +233,8 @@ def free_port() -> int:
 
 
 async def main(quick: bool) -> None:
-    runs = 200 if quick else 1000
-    paced_seconds = 6.0 if quick else 20.0
+    runs, rounds = (50, 2) if quick else (400, 3)
+    paced_seconds = 5.0 if quick else 20.0
     configure_logging("WARNING", "json", service="benchmark")
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
     catcher = TimedMailCatcher()
@@ -250,29 +270,40 @@ async def main(quick: bool) -> None:
             limits = httpx.Limits(max_connections=IN_FLIGHT * 2, max_keepalive_connections=IN_FLIGHT * 2)
             async with httpx.AsyncClient(timeout=60, limits=limits) as http:
                 # Warm both paths (connections, caches, the sandbox's imports) before timing anything.
-                await bare_runs_per_second(client, 20)
-                await cxflow_runs_per_second(http, url, credentials.api_token, catcher, 20, "warm")
+                await bare_runs_per_second(client, 10)
+                await cxflow_runs_per_second(http, url, credentials.api_token, catcher, 10, "warm")
 
-                cpu_before = process_cpu_seconds()
-                bare = await bare_runs_per_second(client, runs)
-                cpu_between = process_cpu_seconds()
-                ours = await cxflow_runs_per_second(http, url, credentials.api_token, catcher, runs, "load")
-                cpu_after = process_cpu_seconds()
+                bare_rates, ours_rates = [], []
+                bare_cpu: dict[str, float] = {}
+                ours_cpu: dict[str, float] = {}
+                for round_ in range(rounds):  # alternate, so drift of the machine touches both alike
+                    cpu_before = process_cpu_seconds()
+                    bare_rates.append(await bare_runs_per_second(client, runs))
+                    cpu_between = process_cpu_seconds()
+                    ours_rates.append(await cxflow_runs_per_second(http, url, credentials.api_token, catcher, runs, f"load{round_}"))
+                    cpu_after = process_cpu_seconds()
+                    add_cpu_ms_per_run(bare_cpu, cpu_before, cpu_between, runs * rounds)
+                    add_cpu_ms_per_run(ours_cpu, cpu_between, cpu_after, runs * rounds)
+                bare, ours = statistics.median(bare_rates), statistics.median(ours_rates)
                 latencies = await paced_latencies(http, url, credentials.api_token, catcher, ours / 2, paced_seconds)
         finally:
             await stack.stop()
             await catcher.stop()
 
-    bare_cpu_ms, ours_cpu_ms = (cpu_between - cpu_before) / runs * 1000, (cpu_after - cpu_between) / runs * 1000
+    bare_cpu_ms, ours_cpu_ms = sum(bare_cpu.values()), sum(ours_cpu.values())
     p50, p99 = percentile(latencies, 0.50) * 1000, percentile(latencies, 0.99) * 1000
-    print(f"bare Temporal (3 no-op activities): {bare:.1f} runs/s over {runs} runs, {bare_cpu_ms:.0f} CPU ms per run")
-    print(f"cxflow (trigger URL, load contact, condition, 2 emails): {ours:.1f} runs/s over {runs} runs, "
+    print(f"{rounds} rounds of {runs} runs each, medians; runs/s by round: bare {', '.join(f'{r:.1f}' for r in bare_rates)};"
+          f" cxflow {', '.join(f'{r:.1f}' for r in ours_rates)}")
+    print(f"bare Temporal (3 no-op activities): {bare:.1f} runs/s, {bare_cpu_ms:.0f} CPU ms per run")
+    print(f"cxflow (trigger URL, load contact, condition, 2 emails): {ours:.1f} runs/s, "
           f"{ours_cpu_ms:.0f} CPU ms per run (all processes: dev server, services, worker, SMTP sink, load generator)")
+    for side, figures in (("bare", bare_cpu), ("cxflow", ours_cpu)):
+        print(f"  CPU ms per run, {side}: " + ", ".join(f"{name} {ms:.0f}" for name, ms in figures.items() if ms >= 0.5))
     print(f"event -> first email at {ours / 2:.1f} events/s for {paced_seconds:.0f} s ({len(latencies)} events): "
           f"p50 {p50:.0f} ms, p99 {p99:.0f} ms")  # fmt: skip
     print(
         f"RESULT triggered_runs ratio={ours / bare:.2f} runs_per_s={ours:.1f} baseline_runs_per_s={bare:.1f} "
-        f"p50_ms={p50:.0f} p99_ms={p99:.0f} cpu_ms_per_run={ours_cpu_ms:.0f} baseline_cpu_ms_per_run={bare_cpu_ms:.0f} runs={runs}"
+        f"p50_ms={p50:.0f} p99_ms={p99:.0f} cpu_ms_per_run={ours_cpu_ms:.0f} baseline_cpu_ms_per_run={bare_cpu_ms:.0f} runs={runs} rounds={rounds}"
     )
 
 

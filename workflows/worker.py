@@ -27,6 +27,7 @@ from temporalio.worker import (
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from cxflow.v1 import directory_pb2_grpc, notification_pb2_grpc
+from services.common.gc_tuning import tune_for_serving
 from services.common.grpc_client import service_channel
 from services.common.grpc_server import wait_for_termination_signal
 from services.common.logging import configure_logging
@@ -186,6 +187,7 @@ async def run_worker(settings: Settings) -> None:
             metrics_registry=registry,
         )
         async with worker:
+            tune_for_serving()
             # The schedule is upserted while the worker already polls: on a busy server that can take many seconds,
             # and the runs waiting for this worker (after a restart, say) need not wait for it.
             schedule = asyncio.create_task(
