@@ -127,30 +127,30 @@ class MembershipEngine:
         )
         changes = create_changes.table
         await self._session.execute(text(f"DROP TABLE IF EXISTS {_CHANGES_TABLE}"))
-        try:
-            await self._session.execute(create_changes)
-            leaving = self._outbox_select(segment, changes.c.contact_id, REMOVED, batch, now).where(not_(changes.c.joining))
-            removed = (await self._session.execute(insert(OutboxEvent).from_select(self._outbox_columns(), leaving))).rowcount
-            if removed:
-                await self._session.execute(
-                    delete(SegmentMembership).where(
-                        SegmentMembership.segment_id == segment.id,
-                        SegmentMembership.contact_id.in_(select(changes.c.contact_id).where(not_(changes.c.joining))),
-                    )
+        await self._session.execute(create_changes)
+        leaving = self._outbox_select(segment, changes.c.contact_id, REMOVED, batch, now).where(not_(changes.c.joining))
+        removed = (await self._session.execute(insert(OutboxEvent).from_select(self._outbox_columns(), leaving))).rowcount
+        if removed:
+            await self._session.execute(
+                delete(SegmentMembership).where(
+                    SegmentMembership.segment_id == segment.id,
+                    SegmentMembership.contact_id.in_(select(changes.c.contact_id).where(not_(changes.c.joining))),
                 )
-            joining = select(
-                literal(segment.id), changes.c.contact_id, literal(now, DateTime(timezone=True)), literal(batch)
-            ).where(changes.c.joining)
-            added = (
-                await self._session.execute(
-                    insert(SegmentMembership).from_select(["segment_id", "contact_id", "since", "batch"], joining)
-                )
-            ).rowcount
-            if added:
-                events = self._outbox_select(segment, changes.c.contact_id, ADDED, batch, now).where(changes.c.joining)
-                await self._session.execute(insert(OutboxEvent).from_select(self._outbox_columns(), events))
-        finally:
-            await self._session.execute(text(f"DROP TABLE IF EXISTS {_CHANGES_TABLE}"))
+            )
+        joining = select(
+            literal(segment.id), changes.c.contact_id, literal(now, DateTime(timezone=True)), literal(batch)
+        ).where(changes.c.joining)
+        added = (
+            await self._session.execute(
+                insert(SegmentMembership).from_select(["segment_id", "contact_id", "since", "batch"], joining)
+            )
+        ).rowcount
+        if added:
+            events = self._outbox_select(segment, changes.c.contact_id, ADDED, batch, now).where(changes.c.joining)
+            await self._session.execute(insert(OutboxEvent).from_select(self._outbox_columns(), events))
+        # Not in a finally: after a failed statement PostgreSQL refuses every other one until the rollback, which
+        # takes the table with it (CREATE TABLE is transactional), and a DROP there would hide the real error.
+        await self._session.execute(text(f"DROP TABLE IF EXISTS {_CHANGES_TABLE}"))
         return RefreshCounts(added=added, removed=removed)
 
     async def _apply_held(self, segment: Segment, held: Select[tuple[str]], batch: str, now: datetime) -> RefreshCounts:
@@ -159,35 +159,35 @@ class MembershipEngine:
         create_holds = held.into(_HOLDS_TABLE, temporary=True)
         held_table = create_holds.table
         await self._session.execute(text(f"DROP TABLE IF EXISTS {_HOLDS_TABLE}"))
-        try:
-            await self._session.execute(create_holds)
-            held_ids = select(held_table.c.contact_id)
-            leaving = self._outbox_select(segment, SegmentMembership.contact_id, REMOVED, batch, now).where(
-                SegmentMembership.segment_id == segment.id, SegmentMembership.contact_id.not_in(held_ids)
+        await self._session.execute(create_holds)
+        held_ids = select(held_table.c.contact_id)
+        leaving = self._outbox_select(segment, SegmentMembership.contact_id, REMOVED, batch, now).where(
+            SegmentMembership.segment_id == segment.id, SegmentMembership.contact_id.not_in(held_ids)
+        )
+        removed = (await self._session.execute(insert(OutboxEvent).from_select(self._outbox_columns(), leaving))).rowcount
+        if removed:
+            await self._delete_removed(segment, batch)
+        # What is left in the table after dropping the current members is who joins. (A NOT EXISTS against the
+        # table being inserted into would make PostgreSQL scan the rows it is adding, for each row.)
+        await self._session.execute(
+            delete(held_table).where(
+                held_table.c.contact_id.in_(
+                    select(SegmentMembership.contact_id).where(SegmentMembership.segment_id == segment.id)
+                )
             )
-            removed = (await self._session.execute(insert(OutboxEvent).from_select(self._outbox_columns(), leaving))).rowcount
-            if removed:
-                await self._delete_removed(segment, batch)
-            # What is left in the table after dropping the current members is who joins. (A NOT EXISTS against the
-            # table being inserted into would make PostgreSQL scan the rows it is adding, for each row.)
+        )
+        joining = select(literal(segment.id), held_table.c.contact_id, literal(now, DateTime(timezone=True)), literal(batch))
+        added = (
             await self._session.execute(
-                delete(held_table).where(
-                    held_table.c.contact_id.in_(
-                        select(SegmentMembership.contact_id).where(SegmentMembership.segment_id == segment.id)
-                    )
-                )
+                insert(SegmentMembership).from_select(["segment_id", "contact_id", "since", "batch"], joining)
             )
-            joining = select(literal(segment.id), held_table.c.contact_id, literal(now, DateTime(timezone=True)), literal(batch))
-            added = (
-                await self._session.execute(
-                    insert(SegmentMembership).from_select(["segment_id", "contact_id", "since", "batch"], joining)
-                )
-            ).rowcount
-            if added:
-                events = self._outbox_select(segment, held_table.c.contact_id, ADDED, batch, now)
-                await self._session.execute(insert(OutboxEvent).from_select(self._outbox_columns(), events))
-        finally:
-            await self._session.execute(text(f"DROP TABLE IF EXISTS {_HOLDS_TABLE}"))
+        ).rowcount
+        if added:
+            events = self._outbox_select(segment, held_table.c.contact_id, ADDED, batch, now)
+            await self._session.execute(insert(OutboxEvent).from_select(self._outbox_columns(), events))
+        # Not in a finally: after a failed statement PostgreSQL refuses every other one until the rollback, which
+        # takes the table with it (CREATE TABLE is transactional), and a DROP there would hide the real error.
+        await self._session.execute(text(f"DROP TABLE IF EXISTS {_HOLDS_TABLE}"))
         return RefreshCounts(added=added, removed=removed)
 
     async def _evaluate(self, segment: Segment, contact_ids: list[str] | None) -> RefreshCounts:
