@@ -33,6 +33,7 @@ from services.common.grpc_server import wait_for_termination_signal
 from services.common.logging import configure_logging
 from services.common.metrics import RunMetrics, TaskMetrics, serve_metrics
 from services.common.settings import Settings
+from services.common.temporal_errors import TEMPORAL_UNREACHABLE
 from services.common.tracing import configure_tracing, shutdown_tracing, temporal_interceptors
 from workflows.activities.directory import DirectoryActivities
 from workflows.activities.notification import NotificationActivities
@@ -131,7 +132,6 @@ async def ensure_search_attributes(client: Client, namespace: str) -> None:
 
 
 # The server is down or restarting (refused or reset connections surface as UNKNOWN "transport error"), or too busy.
-_TEMPORAL_UNREACHABLE = frozenset({RPCStatusCode.UNAVAILABLE, RPCStatusCode.UNKNOWN, RPCStatusCode.DEADLINE_EXCEEDED})
 STARTUP_RETRY_MAX_SECONDS = 30.0
 _Result = TypeVar("_Result")
 
@@ -144,7 +144,7 @@ async def when_temporal_answers(step: str, call: Callable[[], Awaitable[_Result]
         try:
             return await call()
         except RPCError as exc:
-            if exc.status not in _TEMPORAL_UNREACHABLE:
+            if exc.status not in TEMPORAL_UNREACHABLE:
                 raise
             error = str(exc)
         except RuntimeError as exc:  # Client.connect: "Failed client connect: ... ConnectError ..."

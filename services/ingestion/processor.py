@@ -10,13 +10,14 @@ import grpc
 import structlog
 from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
 
 from cxflow.v1 import common_pb2, directory_pb2, directory_pb2_grpc
 from services.common.auth import internal_metadata
 from services.common.contact_fields import CONTACT_INPUT_FIELDS
 from services.common.errors import CxflowError, Unavailable
 from services.common.metrics import EVENT_REJECTED, INTAKE_SEGMENT, EventMetrics
+from services.common.temporal_errors import TEMPORAL_TRANSIENT
 from services.ingestion.captures import VIA_SUBSCRIPTION, capture_if_active
 from services.ingestion.errors import WorkflowDisabled
 from services.ingestion.grpc_support import struct_message
@@ -34,14 +35,6 @@ PASS_GATHER_SECONDS = 0.05
 MAX_ATTEMPTS = 20
 MAX_BACKOFF_SECONDS = 300
 _TRANSIENT_GRPC = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.ABORTED}
-# A start cut off mid-call (the server restarting) surfaces as UNKNOWN "transport error": worth another attempt.
-_TRANSIENT_TEMPORAL = {
-    RPCStatusCode.UNAVAILABLE,
-    RPCStatusCode.UNKNOWN,
-    RPCStatusCode.DEADLINE_EXCEEDED,
-    RPCStatusCode.RESOURCE_EXHAUSTED,
-    RPCStatusCode.ABORTED,
-}
 
 
 class PermanentFailure(Exception):
@@ -57,7 +50,7 @@ def classify(exc: BaseException) -> str:
     if isinstance(exc, grpc.aio.AioRpcError):
         return "transient" if exc.code() in _TRANSIENT_GRPC else "permanent"
     if isinstance(exc, RPCError):
-        return "transient" if exc.status in _TRANSIENT_TEMPORAL else "permanent"
+        return "transient" if exc.status in TEMPORAL_TRANSIENT else "permanent"
     if isinstance(exc, Unavailable):
         return "transient"
     if isinstance(exc, (CxflowError, PermanentFailure)):
