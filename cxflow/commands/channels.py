@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from google.protobuf import json_format
 
-from cxflow.commands.support import call, print_fields
+from cxflow.commands.support import JSON_OPTION, call, print_fields
 from cxflow.v1 import notification_pb2, notification_pb2_grpc
 from services.common.settings import Settings
 
@@ -30,7 +30,7 @@ def _print(summary: notification_pb2.ChannelSettingsSummary, as_json: bool = Tru
 
 
 @app.command("show")
-def channels_show(as_json: bool = typer.Option(False, "--json", help="print JSON for scripts")) -> None:
+def channels_show(as_json: bool = JSON_OPTION) -> None:
     """Show what is configured (never a secret)."""
     settings = Settings.from_env()
     summary = call(

@@ -17,6 +17,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from cxflow.commands.contact_csv import CsvLayoutError, CsvRow, check_header, count_rows, read_rows
 from cxflow.commands.directories import DIRECTORY_OPTION_HELP, resolve_directory
 from cxflow.commands.support import (
+    JSON_OPTION,
+    all_pages,
     api_token,
     call,
     describe_rpc_error,
@@ -26,7 +28,7 @@ from cxflow.commands.support import (
     refused,
     usage_error,
 )
-from cxflow.v1 import common_pb2, directory_pb2, directory_pb2_grpc
+from cxflow.v1 import directory_pb2, directory_pb2_grpc
 from services.common.settings import Settings
 
 app = typer.Typer(help="Contacts of a directory.", no_args_is_help=True)
@@ -54,7 +56,7 @@ def contact_row(contact: directory_pb2.Contact) -> dict[str, Any]:
 def contacts_get(
     contact_id: str,
     directory: str = typer.Option(None, "--directory", "-d", help=DIRECTORY_OPTION_HELP),
-    as_json: bool = typer.Option(False, "--json", help="print JSON for scripts"),
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """Show one contact: its fields, embedded data, mailing lists and the segments it is in now."""
     settings = Settings.from_env()
@@ -90,32 +92,23 @@ def contacts_search(
     any_of: bool = typer.Option(False, "--any", help="match contacts meeting any filter instead of all"),
     directory: str = typer.Option(None, "--directory", "-d", help=DIRECTORY_OPTION_HELP),
     limit: int = typer.Option(100, "--limit", help="at most this many contacts"),
-    as_json: bool = typer.Option(False, "--json", help="print JSON for scripts"),
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """Search contacts by extRef, email, phone, names or embeddedData.<key> (equality)."""
     settings = Settings.from_env()
     directory_id = resolve_directory(settings, directory)
     condition = _filter(filters or [], any_of)
-    contacts: list[directory_pb2.Contact] = []
-    page_token = ""
-    while len(contacts) < limit:
-        request = directory_pb2.SearchContactsRequest(
-            directory_id=directory_id,
-            page=common_pb2.PageRequest(page_size=min(limit - len(contacts), 1000), page_token=page_token),
-        )
-        if condition is not None:
-            request.filter.CopyFrom(condition)
-        reply = call(
+    contacts = all_pages(
+        lambda page: call(
             settings.directory_grpc_target,
-            lambda channel, md, request=request: directory_pb2_grpc.DirectoryServiceStub(channel).SearchContacts(
-                request, metadata=md
+            lambda channel, md: directory_pb2_grpc.DirectoryServiceStub(channel).SearchContacts(
+                directory_pb2.SearchContactsRequest(directory_id=directory_id, filter=condition, page=page), metadata=md
             ),
-        )
-        contacts.extend(reply.contacts)
-        page_token = reply.next_page_token
-        if not page_token:
-            break
-    rows = [contact_row(contact) for contact in contacts[:limit]]
+        ),
+        lambda reply: reply.contacts,
+        limit=limit,
+    )
+    rows = [contact_row(contact) for contact in contacts]
     if not as_json:
         rows = [{**row, "segmentIds": ", ".join(row["segmentIds"])} for row in rows]
     print_rows(

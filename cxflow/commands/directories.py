@@ -6,8 +6,8 @@ from typing import Annotated, Any
 
 import typer
 
-from cxflow.commands.support import call, print_json, print_rows, usage_error
-from cxflow.v1 import common_pb2, directory_pb2, directory_pb2_grpc
+from cxflow.commands.support import JSON_OPTION, all_pages, call, print_json, print_rows, usage_error
+from cxflow.v1 import directory_pb2, directory_pb2_grpc
 from services.common.settings import Settings
 
 app = typer.Typer(help="Directories (pools) of contacts.", no_args_is_help=True)
@@ -16,20 +16,15 @@ DIRECTORY_OPTION_HELP = "directory id (POOL_…); default: the organization's de
 
 
 def all_directories(settings: Settings) -> list[directory_pb2.Directory]:
-    found: list[directory_pb2.Directory] = []
-    page_token = ""
-    while True:
-        reply = call(
+    return all_pages(
+        lambda page: call(
             settings.directory_grpc_target,
-            lambda channel, md, page_token=page_token: directory_pb2_grpc.DirectoryServiceStub(channel).ListDirectories(
-                directory_pb2.ListDirectoriesRequest(page=common_pb2.PageRequest(page_size=1000, page_token=page_token)),
-                metadata=md,
+            lambda channel, md: directory_pb2_grpc.DirectoryServiceStub(channel).ListDirectories(
+                directory_pb2.ListDirectoriesRequest(page=page), metadata=md
             ),
-        )
-        found.extend(reply.directories)
-        page_token = reply.next_page_token
-        if not page_token:
-            return found
+        ),
+        lambda reply: reply.directories,
+    )
 
 
 def resolve_directory(settings: Settings, directory_id: str | None) -> str:
@@ -60,7 +55,7 @@ def _row(directory: directory_pb2.Directory) -> dict[str, Any]:
 
 
 @app.command("list")
-def directories_list(as_json: bool = typer.Option(False, "--json", help="print JSON for scripts")) -> None:
+def directories_list(as_json: bool = JSON_OPTION) -> None:
     """List the organization's directories with their contact counts and dedup rules."""
     rows = [_row(directory) for directory in all_directories(Settings.from_env())]
     if not as_json:
@@ -98,7 +93,7 @@ def directories_create(
     ] = None,
     is_default: bool = typer.Option(False, "--default", help="make it the organization's default directory"),
     directory_id: str = typer.Option("", "--id", help="a chosen id (POOL_…); an existing directory with it is returned as is"),
-    as_json: bool = typer.Option(False, "--json", help="print JSON for scripts"),
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """Create a directory with up to 3 ordered dedup rules."""
     settings = Settings.from_env()

@@ -6,18 +6,17 @@ from typing import Any
 
 import typer
 
-from cxflow.commands.support import admin_call, console, print_json, print_rows
-from cxflow.v1 import common_pb2, directory_pb2, directory_pb2_grpc
+from cxflow.commands.support import JSON_OPTION, admin_call, all_pages, console, print_json, print_rows
+from cxflow.v1 import directory_pb2, directory_pb2_grpc
 from services.common.settings import Settings
 
 app = typer.Typer(
     help="Organizations (admin: uses CXFLOW_INTERNAL_TOKEN or the data folder's internal.token).", no_args_is_help=True
 )
 
-JSON_OPTION = typer.Option(False, "--json", help="print JSON for scripts")
 
-
-def _stub(channel: Any) -> directory_pb2_grpc.OrganizationServiceStub:
+def organization_service(channel: Any) -> directory_pb2_grpc.OrganizationServiceStub:
+    """The directory's organization API (organizations and their API tokens; `cxflow tokens` uses it too)."""
     return directory_pb2_grpc.OrganizationServiceStub(channel)
 
 
@@ -29,20 +28,15 @@ def organization_row(organization: directory_pb2.Organization) -> dict[str, Any]
 def orgs_list(as_json: bool = JSON_OPTION) -> None:
     """List every organization, oldest first."""
     settings = Settings.from_env()
-    organizations: list[directory_pb2.Organization] = []
-    page_token = ""
-    while True:
-        reply = admin_call(
+    organizations = all_pages(
+        lambda page: admin_call(
             settings.directory_grpc_target,
-            lambda channel, md, page_token=page_token: _stub(channel).ListOrganizations(
-                directory_pb2.ListOrganizationsRequest(page=common_pb2.PageRequest(page_size=1000, page_token=page_token)),
-                metadata=md,
+            lambda channel, md: organization_service(channel).ListOrganizations(
+                directory_pb2.ListOrganizationsRequest(page=page), metadata=md
             ),
-        )
-        organizations.extend(reply.organizations)
-        page_token = reply.next_page_token
-        if not page_token:
-            break
+        ),
+        lambda reply: reply.organizations,
+    )
     print_rows([organization_row(o) for o in organizations], [("id", "id"), ("name", "name"), ("createdAt", "created")], as_json)
 
 
@@ -60,7 +54,7 @@ def orgs_create(
     settings = Settings.from_env()
     organization = admin_call(
         settings.directory_grpc_target,
-        lambda channel, md: _stub(channel).CreateOrganization(
+        lambda channel, md: organization_service(channel).CreateOrganization(
             directory_pb2.CreateOrganizationRequest(name=name, id=organization_id), metadata=md
         ),
     )
@@ -68,7 +62,7 @@ def orgs_create(
     if not no_token:
         issued = admin_call(
             settings.directory_grpc_target,
-            lambda channel, md: _stub(channel).CreateApiToken(
+            lambda channel, md: organization_service(channel).CreateApiToken(
                 directory_pb2.CreateApiTokenRequest(organization_id=organization.id, name=token_name), metadata=md
             ),
         )

@@ -8,13 +8,12 @@ from typing import Any
 import typer
 from google.protobuf import json_format
 
-from cxflow.commands.support import call, print_rows, usage_error
-from cxflow.v1 import common_pb2, ingestion_pb2, ingestion_pb2_grpc
+from cxflow.commands.support import JSON_OPTION, all_pages, call, print_rows, usage_error
+from cxflow.v1 import ingestion_pb2, ingestion_pb2_grpc
 from services.common.settings import Settings
 
 app = typer.Typer(help="Runs of workflows, as Temporal records them.", no_args_is_help=True)
 
-JSON_OPTION = typer.Option(False, "--json", help="print JSON for scripts")
 STATUSES = {name.removeprefix("RUN_STATUS_").lower(): value for name, value in ingestion_pb2.RunStatus.items()}
 
 
@@ -53,22 +52,16 @@ def runs_list(
     """List runs, newest first."""
     if status and status not in STATUSES:
         usage_error(f"unknown status {status!r}")
-    runs: list[ingestion_pb2.Run] = []
-    page_token = ""
-    while len(runs) < limit:
-        reply = _stub_call(
+    runs = all_pages(
+        lambda page: _stub_call(
             "ListRuns",
             ingestion_pb2.ListRunsRequest(
-                workflow_id=workflow_id,
-                contact_id=contact_id,
-                status=STATUSES.get(status, 0),
-                page=common_pb2.PageRequest(page_size=min(limit - len(runs), 1000), page_token=page_token),
+                workflow_id=workflow_id, contact_id=contact_id, status=STATUSES.get(status, 0), page=page
             ),
-        )
-        runs.extend(reply.runs)
-        page_token = reply.next_page_token
-        if not page_token:
-            break
+        ),
+        lambda reply: reply.runs,
+        limit=limit,
+    )
     columns = [
         ("runId", "run"),
         ("workflowId", "workflow"),
@@ -77,7 +70,7 @@ def runs_list(
         ("status", "status"),
         ("startedAt", "started"),
     ]
-    print_rows([_row(run) for run in runs[:limit]], columns, as_json)
+    print_rows([_row(run) for run in runs], columns, as_json)
 
 
 @app.command("show")

@@ -10,8 +10,8 @@ import yaml
 from google.protobuf import json_format, struct_pb2
 
 from cxflow.commands.directories import DIRECTORY_OPTION_HELP, resolve_directory
-from cxflow.commands.support import call, console, print_rows, usage_error
-from cxflow.v1 import common_pb2, directory_pb2, directory_pb2_grpc
+from cxflow.commands.support import JSON_OPTION, all_pages, call, console, print_rows, usage_error
+from cxflow.v1 import directory_pb2, directory_pb2_grpc
 from services.common.settings import Settings
 
 app = typer.Typer(help="Rule-based segments of a directory.", no_args_is_help=True)
@@ -47,22 +47,15 @@ def _segment_row(segment: directory_pb2.Segment) -> dict[str, Any]:
 
 
 def _all_segments(settings: Settings, directory_id: str) -> list[directory_pb2.Segment]:
-    found: list[directory_pb2.Segment] = []
-    page_token = ""
-    while True:
-        reply = call(
+    return all_pages(
+        lambda page: call(
             settings.directory_grpc_target,
-            lambda channel, md, page_token=page_token: _stub(channel).ListSegments(
-                directory_pb2.ListSegmentsRequest(
-                    directory_id=directory_id, page=common_pb2.PageRequest(page_size=1000, page_token=page_token)
-                ),
-                metadata=md,
+            lambda channel, md: _stub(channel).ListSegments(
+                directory_pb2.ListSegmentsRequest(directory_id=directory_id, page=page), metadata=md
             ),
-        )
-        found.extend(reply.segments)
-        page_token = reply.next_page_token
-        if not page_token:
-            return found
+        ),
+        lambda reply: reply.segments,
+    )
 
 
 def _read_definition(path: Path) -> dict[str, Any]:
@@ -86,7 +79,7 @@ def _read_definition(path: Path) -> dict[str, Any]:
 def segments_apply(
     file: Annotated[Path, typer.Option("--file", "-f", help="the segment's YAML definition (name, description, rule)")],
     directory: str = typer.Option(None, "--directory", "-d", help=DIRECTORY_OPTION_HELP),
-    as_json: bool = typer.Option(False, "--json", help="print JSON for scripts"),
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """Create the segment, or update the one with the same id (or name) in the directory. Members follow at once."""
     settings = Settings.from_env()
@@ -131,7 +124,7 @@ def segments_apply(
 @app.command("list")
 def segments_list(
     directory: str = typer.Option(None, "--directory", "-d", help=DIRECTORY_OPTION_HELP),
-    as_json: bool = typer.Option(False, "--json", help="print JSON for scripts"),
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """List a directory's segments with their member counts."""
     settings = Settings.from_env()
@@ -143,29 +136,22 @@ def segments_list(
 def segments_members(
     segment_id: str,
     directory: str = typer.Option(None, "--directory", "-d", help=DIRECTORY_OPTION_HELP),
-    as_json: bool = typer.Option(False, "--json", help="print JSON for scripts"),
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """List a segment's members (contact id and since when)."""
     settings = Settings.from_env()
     directory_id = resolve_directory(settings, directory)
-    rows: list[dict[str, Any]] = []
-    page_token = ""
-    while True:
-        reply = call(
+    members = all_pages(
+        lambda page: call(
             settings.directory_grpc_target,
-            lambda channel, md, page_token=page_token: _stub(channel).ListSegmentMembers(
-                directory_pb2.ListSegmentMembersRequest(
-                    directory_id=directory_id,
-                    segment_id=segment_id,
-                    page=common_pb2.PageRequest(page_size=1000, page_token=page_token),
-                ),
+            lambda channel, md: _stub(channel).ListSegmentMembers(
+                directory_pb2.ListSegmentMembersRequest(directory_id=directory_id, segment_id=segment_id, page=page),
                 metadata=md,
             ),
-        )
-        rows += [{"contactId": member.contact_id, "since": member.member_since.ToJsonString()} for member in reply.members]
-        page_token = reply.next_page_token
-        if not page_token:
-            break
+        ),
+        lambda reply: reply.members,
+    )
+    rows = [{"contactId": member.contact_id, "since": member.member_since.ToJsonString()} for member in members]
     print_rows(rows, [("contactId", "contact"), ("since", "member since")], as_json)
 
 
@@ -191,7 +177,7 @@ def segments_explain(
     segment_id: str,
     contact_id: str,
     directory: str = typer.Option(None, "--directory", "-d", help=DIRECTORY_OPTION_HELP),
-    as_json: bool = typer.Option(False, "--json", help="print JSON for scripts"),
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """Why a contact is (or is not) in a segment: every rule node with its value and whether it held."""
     settings = Settings.from_env()

@@ -9,8 +9,8 @@ from typing import Annotated, Any
 import typer
 from google.protobuf import json_format
 
-from cxflow.commands.support import call, print_rows, usage_error
-from cxflow.v1 import common_pb2, ingestion_pb2, ingestion_pb2_grpc
+from cxflow.commands.support import JSON_OPTION, all_pages, call, print_rows, usage_error
+from cxflow.v1 import ingestion_pb2, ingestion_pb2_grpc
 from services.common.settings import Settings
 
 app = typer.Typer(help="Segment sources: where events come from, each with its write key.", no_args_is_help=True)
@@ -36,22 +36,17 @@ def _source_row(source: ingestion_pb2.Source) -> dict[str, Any]:
 
 
 @app.command("list")
-def sources_list(as_json: bool = typer.Option(False, "--json", help="print JSON for scripts")) -> None:
+def sources_list(as_json: bool = JSON_OPTION) -> None:
     """List the organization's sources (write keys are shown once, at creation)."""
     settings = Settings.from_env()
-    sources: list[ingestion_pb2.Source] = []
-    page_token = ""
-    while True:
-        reply = call(
+    sources = all_pages(
+        lambda page: call(
             settings.ingestion_grpc_target,
-            lambda channel, md, page_token=page_token: _stub(channel).ListSources(
-                ingestion_pb2.ListSourcesRequest(page=common_pb2.PageRequest(page_token=page_token)), metadata=md
-            ),
-        )
-        sources.extend(reply.sources)
-        page_token = reply.next_page_token
-        if not page_token:
-            break
+            lambda channel, md: _stub(channel).ListSources(ingestion_pb2.ListSourcesRequest(page=page), metadata=md),
+        ),
+        lambda reply: reply.sources,
+        page_size=None,
+    )
     print_rows([_source_row(s) for s in sources], [("id", "id"), ("name", "name"), ("createdAt", "created")], as_json)
 
 
@@ -59,7 +54,7 @@ def sources_list(as_json: bool = typer.Option(False, "--json", help="print JSON 
 def sources_create(
     name: str = typer.Argument(..., help="a label, e.g. web or ios"),
     source_id: str = typer.Option("", "--id", help="choose the id (SRC_…) to make the call idempotent"),
-    as_json: bool = typer.Option(False, "--json", help="print JSON for scripts"),
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """Create a source and print its write key (shown only now: keep it)."""
     settings = Settings.from_env()
@@ -97,24 +92,20 @@ _SUBSCRIPTION_COLUMNS = [
 @subscriptions_app.command("list")
 def subscriptions_list(
     source_id: str = typer.Argument(..., help="the source (SRC_…)"),
-    as_json: bool = typer.Option(False, "--json", help="print JSON for scripts"),
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """List a source's subscriptions."""
     settings = Settings.from_env()
-    subscriptions: list[ingestion_pb2.Subscription] = []
-    page_token = ""
-    while True:
-        reply = call(
+    subscriptions = all_pages(
+        lambda page: call(
             settings.ingestion_grpc_target,
-            lambda channel, md, page_token=page_token: _stub(channel).ListSubscriptions(
-                ingestion_pb2.ListSubscriptionsRequest(source_id=source_id, page=common_pb2.PageRequest(page_token=page_token)),
-                metadata=md,
+            lambda channel, md: _stub(channel).ListSubscriptions(
+                ingestion_pb2.ListSubscriptionsRequest(source_id=source_id, page=page), metadata=md
             ),
-        )
-        subscriptions.extend(reply.subscriptions)
-        page_token = reply.next_page_token
-        if not page_token:
-            break
+        ),
+        lambda reply: reply.subscriptions,
+        page_size=None,
+    )
     print_rows([_subscription_row(s) for s in subscriptions], _SUBSCRIPTION_COLUMNS, as_json)
 
 
@@ -131,7 +122,7 @@ def subscriptions_create(
     workflow_id: str = typer.Option("", "--workflow", help="for start-workflow (WF_…)"),
     mappings_file: Annotated[Path | None, typer.Option("--mappings", help="a JSON file: [{name, path | value, type}, …]")] = None,
     disabled: bool = typer.Option(False, "--disabled", help="create it switched off"),
-    as_json: bool = typer.Option(False, "--json", help="print JSON for scripts"),
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """Create a subscription of a source."""
     if action not in ACTIONS:

@@ -1,4 +1,4 @@
-"""What every `cxflow` command shares: credentials, one gRPC call with one-line actionable failures, table or JSON output.
+"""What every `cxflow` command shares: credentials, one gRPC call with one-line actionable failures, paging, table or JSON output.
 
 Exit codes: 0 done; 1 the server refused the call or cannot be reached (one line on stderr); 2 a usage error.
 """
@@ -8,8 +8,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, NoReturn, TypeVar
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any, NoReturn, Protocol, TypeVar
 
 import grpc
 import typer
@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from cxflow.v1 import common_pb2
 from services.common.auth import internal_metadata
 from services.common.settings import Settings
 
@@ -24,6 +25,16 @@ console = Console()
 # Errors go to stderr on one line (soft wrap: rich never breaks them at the terminal width), so scripts can grep them.
 error_console = Console(stderr=True, soft_wrap=True, highlight=False)
 T = TypeVar("T")
+
+
+class _Page(Protocol):
+    """A reply of a List/Search RPC: one page of items and the token of the next page ("" on the last one)."""
+
+    @property
+    def next_page_token(self) -> str: ...
+
+
+Page = TypeVar("Page", bound=_Page)
 
 # Which service listens where, and the variable that moves it: named in "cannot reach" errors.
 _SERVICES = (
@@ -96,6 +107,31 @@ def admin_call(
     )
 
 
+def all_pages(
+    fetch: Callable[[common_pb2.PageRequest], Page],
+    items: Callable[[Page], Iterable[T]],
+    *,
+    limit: int | None = None,
+    page_size: int | None = 1000,
+) -> list[T]:
+    """Every item of a paged List/Search call, page after page (at most limit): fetch gets each page's PageRequest.
+
+    page_size=None leaves the page size to the service's default; under a limit, no page asks for more than is still wanted.
+    """
+    found: list[T] = []
+    page_token = ""
+    while limit is None or len(found) < limit:
+        size = page_size
+        if limit is not None:
+            size = limit - len(found) if size is None else min(size, limit - len(found))
+        reply = fetch(common_pb2.PageRequest(page_size=size, page_token=page_token))
+        found.extend(items(reply))
+        page_token = reply.next_page_token
+        if not page_token:
+            break
+    return found if limit is None else found[:limit]
+
+
 def describe_rpc_error(
     target: str,
     exc: grpc.aio.AioRpcError,
@@ -122,6 +158,10 @@ def _service_at(target: str) -> tuple[str, str]:
         if getattr(settings, attribute) == target:
             return name, variable
     return "the service", "the *_GRPC_TARGET variables"
+
+
+# The --json flag of the commands that print records.
+JSON_OPTION = typer.Option(False, "--json", help="print JSON for scripts")
 
 
 def print_json(document: Any) -> None:

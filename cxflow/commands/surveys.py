@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from cxflow.commands.support import call, print_rows
-from cxflow.v1 import common_pb2, notification_pb2, notification_pb2_grpc
+from cxflow.commands.support import JSON_OPTION, all_pages, call, print_rows
+from cxflow.v1 import notification_pb2, notification_pb2_grpc
 from services.common.settings import Settings
 
 app = typer.Typer(help="Surveys and their per-contact links.", no_args_is_help=True)
@@ -36,22 +36,18 @@ def surveys_create(
 
 
 @app.command("list")
-def surveys_list(as_json: bool = typer.Option(False, "--json", help="print JSON for scripts")) -> None:
+def surveys_list(as_json: bool = JSON_OPTION) -> None:
     """List the organization's surveys."""
     settings = Settings.from_env()
-    rows = []
-    page_token = ""
-    while True:
-        reply = call(
+    surveys = all_pages(
+        lambda page: call(
             settings.notification_grpc_target,
-            lambda channel, md, token=page_token: _stub(channel).ListSurveys(
-                notification_pb2.ListSurveysRequest(page=common_pb2.PageRequest(page_token=token)), metadata=md
-            ),
-        )
-        rows += [{"id": s.id, "name": s.name, "urlTemplate": s.url_template} for s in reply.surveys]
-        page_token = reply.next_page_token
-        if not page_token:
-            break
+            lambda channel, md: _stub(channel).ListSurveys(notification_pb2.ListSurveysRequest(page=page), metadata=md),
+        ),
+        lambda reply: reply.surveys,
+        page_size=None,
+    )
+    rows = [{"id": s.id, "name": s.name, "urlTemplate": s.url_template} for s in surveys]
     print_rows(rows, [("id", "id"), ("name", "name"), ("urlTemplate", "URL template")], as_json)
 
 
@@ -59,38 +55,34 @@ def surveys_list(as_json: bool = typer.Option(False, "--json", help="print JSON 
 def surveys_distributions(
     survey_id: str = typer.Option("", "--survey", help="only this survey's links"),
     contact_id: str = typer.Option("", "--contact", help="only this contact's links"),
-    as_json: bool = typer.Option(False, "--json", help="print JSON for scripts"),
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """List survey links, newest first, with when each was sent and first opened."""
     settings = Settings.from_env()
-    rows = []
-    page_token = ""
-    while True:
-        reply = call(
+    distributions = all_pages(
+        lambda page: call(
             settings.notification_grpc_target,
-            lambda channel, md, token=page_token: _stub(channel).ListSurveyDistributions(
-                notification_pb2.ListSurveyDistributionsRequest(
-                    survey_id=survey_id, contact_id=contact_id, page=common_pb2.PageRequest(page_token=token)
-                ),
+            lambda channel, md: _stub(channel).ListSurveyDistributions(
+                notification_pb2.ListSurveyDistributionsRequest(survey_id=survey_id, contact_id=contact_id, page=page),
                 metadata=md,
             ),
-        )
-        rows += [
-            {
-                "id": d.id,
-                "surveyId": d.survey_id,
-                "contactId": d.contact_id,
-                "runId": d.run_id,
-                "email": d.email,
-                "sent": _when(d, "sent_at"),
-                "opened": _when(d, "opened_at"),
-                "expires": _when(d, "expires_at"),
-            }
-            for d in reply.distributions
-        ]
-        page_token = reply.next_page_token
-        if not page_token:
-            break
+        ),
+        lambda reply: reply.distributions,
+        page_size=None,
+    )
+    rows = [
+        {
+            "id": d.id,
+            "surveyId": d.survey_id,
+            "contactId": d.contact_id,
+            "runId": d.run_id,
+            "email": d.email,
+            "sent": _when(d, "sent_at"),
+            "opened": _when(d, "opened_at"),
+            "expires": _when(d, "expires_at"),
+        }
+        for d in distributions
+    ]
     columns = [
         ("id", "id"),
         ("surveyId", "survey"),

@@ -7,8 +7,8 @@ from typing import Any
 import typer
 from google.protobuf import json_format
 
-from cxflow.commands.support import call, print_fields, print_rows
-from cxflow.v1 import common_pb2, notification_pb2, notification_pb2_grpc
+from cxflow.commands.support import JSON_OPTION, all_pages, call, print_fields, print_rows
+from cxflow.v1 import notification_pb2, notification_pb2_grpc
 from services.common.settings import Settings
 
 app = typer.Typer(help="Tickets (cxflow's own, and those created in Zendesk or Freshdesk).", no_args_is_help=True)
@@ -60,30 +60,22 @@ def tickets_list(
     status: str = typer.Option("", help="open, in_progress, on_hold or closed"),
     owner: str = typer.Option("", help="only this owner's tickets"),
     contact: str = typer.Option("", "--contact", help="only this contact's tickets (contact id)"),
-    as_json: bool = typer.Option(False, "--json", help="print JSON for scripts"),
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """List tickets, newest first."""
     settings = Settings.from_env()
     status_value = _choice(STATUSES, status, "--status") if status else 0
-    tickets: list[notification_pb2.Ticket] = []
-    page_token = ""
-    while True:
-        reply = call(
+    tickets = all_pages(
+        lambda page: call(
             settings.notification_grpc_target,
-            lambda channel, md, token=page_token: _stub(channel).ListTickets(
-                notification_pb2.ListTicketsRequest(
-                    status=status_value,
-                    owner=owner,
-                    contact_id=contact,
-                    page=common_pb2.PageRequest(page_token=token),
-                ),
+            lambda channel, md: _stub(channel).ListTickets(
+                notification_pb2.ListTicketsRequest(status=status_value, owner=owner, contact_id=contact, page=page),
                 metadata=md,
             ),
-        )
-        tickets.extend(reply.tickets)
-        page_token = reply.next_page_token
-        if not page_token:
-            break
+        ),
+        lambda reply: reply.tickets,
+        page_size=None,
+    )
     columns = [
         ("id", "id"),
         ("title", "title"),
@@ -98,7 +90,7 @@ def tickets_list(
 
 
 @app.command("show")
-def tickets_show(ticket_id: str, as_json: bool = typer.Option(False, "--json", help="print JSON for scripts")) -> None:
+def tickets_show(ticket_id: str, as_json: bool = JSON_OPTION) -> None:
     """Show one ticket with its comments."""
     settings = Settings.from_env()
     ticket = call(

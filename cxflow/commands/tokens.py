@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import typer
 
-from cxflow.commands.support import admin_call, call, console, print_json, print_rows
-from cxflow.v1 import common_pb2, directory_pb2, directory_pb2_grpc
+from cxflow.commands.orgs import organization_service
+from cxflow.commands.support import JSON_OPTION, admin_call, all_pages, call, console, print_json, print_rows
+from cxflow.v1 import directory_pb2
 from services.common.settings import Settings
 
 app = typer.Typer(
@@ -16,18 +15,14 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-JSON_OPTION = typer.Option(False, "--json", help="print JSON for scripts")
 ORG_OPTION_HELP = "the organization (ORG_…; admin, with the internal token); default: CXFLOW_API_TOKEN's organization"
-
-
-def _stub(channel: Any) -> directory_pb2_grpc.OrganizationServiceStub:
-    return directory_pb2_grpc.OrganizationServiceStub(channel)
 
 
 def _organization_of_api_token(settings: Settings) -> str:
     """The organization CXFLOW_API_TOKEN belongs to (WhoAmI)."""
     organization = call(
-        settings.directory_grpc_target, lambda channel, md: _stub(channel).WhoAmI(directory_pb2.WhoAmIRequest(), metadata=md)
+        settings.directory_grpc_target,
+        lambda channel, md: organization_service(channel).WhoAmI(directory_pb2.WhoAmIRequest(), metadata=md),
     )
     return organization.id
 
@@ -43,10 +38,12 @@ def tokens_create(
     request = directory_pb2.CreateApiTokenRequest(organization_id=organization_id, name=name)
     if organization_id:
         issued = admin_call(
-            settings.directory_grpc_target, lambda channel, md: _stub(channel).CreateApiToken(request, metadata=md)
+            settings.directory_grpc_target, lambda channel, md: organization_service(channel).CreateApiToken(request, metadata=md)
         )
     else:
-        issued = call(settings.directory_grpc_target, lambda channel, md: _stub(channel).CreateApiToken(request, metadata=md))
+        issued = call(
+            settings.directory_grpc_target, lambda channel, md: organization_service(channel).CreateApiToken(request, metadata=md)
+        )
     if as_json:
         print_json({"tokenId": issued.token_id, "name": name, "token": issued.token})
         return
@@ -59,22 +56,15 @@ def tokens_list(organization_id: str = typer.Option("", "--org", help=ORG_OPTION
     """List an organization's API tokens: id, label, creation time (never the tokens themselves)."""
     settings = Settings.from_env()
     organization_id = organization_id or _organization_of_api_token(settings)
-    tokens: list[directory_pb2.ApiToken] = []
-    page_token = ""
-    while True:
-        reply = admin_call(
+    tokens = all_pages(
+        lambda page: admin_call(
             settings.directory_grpc_target,
-            lambda channel, md, page_token=page_token: _stub(channel).ListApiTokens(
-                directory_pb2.ListApiTokensRequest(
-                    organization_id=organization_id, page=common_pb2.PageRequest(page_size=1000, page_token=page_token)
-                ),
-                metadata=md,
+            lambda channel, md: organization_service(channel).ListApiTokens(
+                directory_pb2.ListApiTokensRequest(organization_id=organization_id, page=page), metadata=md
             ),
-        )
-        tokens.extend(reply.tokens)
-        page_token = reply.next_page_token
-        if not page_token:
-            break
+        ),
+        lambda reply: reply.tokens,
+    )
     rows = [
         {"id": t.id, "organizationId": t.organization_id, "name": t.name, "createdAt": t.created_at.ToJsonString()}
         for t in tokens
@@ -89,7 +79,7 @@ def tokens_revoke(token_id: str, organization_id: str = typer.Option("", "--org"
     organization_id = organization_id or _organization_of_api_token(settings)
     admin_call(
         settings.directory_grpc_target,
-        lambda channel, md: _stub(channel).RevokeApiToken(
+        lambda channel, md: organization_service(channel).RevokeApiToken(
             directory_pb2.RevokeApiTokenRequest(organization_id=organization_id, token_id=token_id), metadata=md
         ),
     )

@@ -11,13 +11,11 @@ import typer
 import yaml
 from google.protobuf import json_format, struct_pb2
 
-from cxflow.commands.support import call, print_fields, print_rows, usage_error
-from cxflow.v1 import common_pb2, ingestion_pb2, ingestion_pb2_grpc
+from cxflow.commands.support import JSON_OPTION, all_pages, call, print_fields, print_rows, usage_error
+from cxflow.v1 import ingestion_pb2, ingestion_pb2_grpc
 from services.common.settings import Settings
 
 app = typer.Typer(help="Workflow definitions.", no_args_is_help=True)
-
-JSON_OPTION = typer.Option(False, "--json", help="print JSON for scripts")
 
 
 def _stub_call(method: str, request: Any) -> Any:
@@ -131,16 +129,11 @@ async def _get_or_none(stub: ingestion_pb2_grpc.WorkflowServiceStub, workflow_id
 @app.command("list")
 def workflows_list(as_json: bool = JSON_OPTION) -> None:
     """List the organization's workflows."""
-    workflows: list[ingestion_pb2.Workflow] = []
-    page_token = ""
-    while True:
-        reply = _stub_call(
-            "ListWorkflows", ingestion_pb2.ListWorkflowsRequest(page=common_pb2.PageRequest(page_token=page_token))
-        )
-        workflows.extend(reply.workflows)
-        page_token = reply.next_page_token
-        if not page_token:
-            break
+    workflows = all_pages(
+        lambda page: _stub_call("ListWorkflows", ingestion_pb2.ListWorkflowsRequest(page=page)),
+        lambda reply: reply.workflows,
+        page_size=None,
+    )
     rows = [_workflow_row(w) for w in workflows]
     print_rows(
         rows,
