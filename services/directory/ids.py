@@ -21,17 +21,17 @@ _ID_PATTERN = re.compile(r"[A-Za-z0-9_]{1,64}")
 
 
 _ID_LENGTH = 15
-_ID_SPACE = 62**_ID_LENGTH
+# Random bytes below 248 (4 * 62) map evenly onto the 62 characters; bytes.translate maps them and drops the others
+# in C (a digit-by-digit base-62 conversion was a tenth of a bulk contact upsert).
+_BYTE_TO_BASE62 = bytes(_BASE62[byte % 62].encode()[0] if byte < 248 else 0 for byte in range(256))
+_UNEVEN_BYTES = bytes(range(248, 256))
 
 
 def new_id(prefix: str) -> str:
-    # 128 random bits folded onto 62^15 (~89 bits): the bias is below 2^-38, and one call to the OS instead of 15.
-    number = int.from_bytes(secrets.token_bytes(16), "big") % _ID_SPACE
-    chars = []
-    for _ in range(_ID_LENGTH):
-        number, digit = divmod(number, 62)
-        chars.append(_BASE62[digit])
-    return prefix + "".join(chars)
+    # 15 uniform base-62 characters (~89 bits); 24 bytes leave fewer than 15 usable about once in 10^9 draws.
+    while len(chars := secrets.token_bytes(24).translate(_BYTE_TO_BASE62, _UNEVEN_BYTES)) < _ID_LENGTH:
+        pass
+    return prefix + chars[:_ID_LENGTH].decode()
 
 
 def check_chosen_id(value: str, prefix: str, field: str) -> str:

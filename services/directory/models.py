@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -57,12 +57,27 @@ class Directory(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
 
 
+def _only_present(column: str) -> dict[str, Any]:
+    """The WHERE of a partial index over the rows where column is set, in both dialects."""
+    present = text(f"{column} IS NOT NULL")
+    return {"sqlite_where": present, "postgresql_where": present}
+
+
+# Column of the key each dedup rule (by index) gives a contact; dedup.MAX_RULES of them.
+DEDUP_KEY_COLUMNS = ("dedup_key_1", "dedup_key_2", "dedup_key_3")
+
+
 class Contact(Base):
     __tablename__ = "contacts"
     __table_args__ = (
         Index("ix_contacts_directory_created", "directory_id", "created_at", "id"),
         Index("ix_contacts_directory_email", "directory_id", "email_normalized"),
         Index("ix_contacts_directory_ext_ref", "directory_id", "ext_ref_normalized"),
+        *(
+            # Partial: a contact without a key for the rule (its fields absent) costs the index nothing.
+            Index(f"ux_contacts_{key}", key, unique=True, **_only_present(key))
+            for key in DEDUP_KEY_COLUMNS
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -84,20 +99,14 @@ class Contact(Base):
     ext_ref_normalized: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
-
-
-class ContactIdentityKey(Base):
-    """One dedup rule's key for one contact. The primary key makes "one contact per identity" a database guarantee,
-    so concurrent writers of the same new person cannot both create it."""
-
-    __tablename__ = "contact_identity_keys"
-
-    # No foreign key to directories: the keys go with their contacts (which go with their directory), and a second
-    # referential check per inserted key was a quarter of a bulk upsert's key insert on PostgreSQL.
-    directory_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    rule_index: Mapped[int] = mapped_column(Integer, primary_key=True)
-    key: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 hex of the rule's normalized values
-    contact_id: Mapped[str] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
+    # The identity key (dedup.identity_keys: a hash of the directory and the rule's normalized values) this contact
+    # holds for each of the directory's dedup rules, in rule order; NULL when the rule's fields are absent or another
+    # contact holds the key. The unique indexes make "one contact per identity" a database guarantee, so concurrent
+    # writers of the same new person cannot both create it; indexes of the key alone (it names its directory), so the
+    # planner has one index to look a key up on, whatever its statistics say of the directory's size.
+    dedup_key_1: Mapped[str | None] = mapped_column(String(64))
+    dedup_key_2: Mapped[str | None] = mapped_column(String(64))
+    dedup_key_3: Mapped[str | None] = mapped_column(String(64))
 
 
 class MailingList(Base):

@@ -3,26 +3,27 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from operator import attrgetter
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
+import orjson
 from sqlalchemy import (
-    JSON,
+    Boolean,
     ColumnElement,
-    Integer,
-    String,
+    DateTime,
+    Dialect,
     and_,
     bindparam,
     delete,
+    exists,
     func,
-    insert,
     or_,
     select,
     text,
-    true,
     update,
 )
 from sqlalchemy import column as sql_column
@@ -44,13 +45,14 @@ from services.directory.errors import (
 )
 from services.directory.membership import Clock, MembershipEngine
 from services.directory.models import (
+    DEDUP_KEY_COLUMNS,
     ApiToken,
     Contact,
-    ContactIdentityKey,
     Directory,
     MailingList,
     MailingListMembership,
     Organization,
+    Segment,
     SegmentMembership,
     utc_now,
 )
@@ -84,10 +86,27 @@ _CONTACT_COLUMNS = tuple(column.key for column in Contact.__table__.columns)
 _UPDATED_COLUMNS = tuple(column for column in _CONTACT_COLUMNS if column not in ("id", "directory_id", "created_at"))
 _contact_values = attrgetter(*_CONTACT_COLUMNS)
 _updated_values = attrgetter(*_UPDATED_COLUMNS)
+_UPDATED_POSITIONS = tuple(_CONTACT_COLUMNS.index(column) for column in _UPDATED_COLUMNS)
+_KEY_COLUMNS = DEDUP_KEY_COLUMNS
+_COLUMN_LIST = ", ".join(_CONTACT_COLUMNS)
+
+
+# Statements of the bulk upsert, built once and of table columns rather than ORM attributes: building and compiling
+# them on each write cost more than running them.
+_DEDUP_RULES = select(Directory.__table__.c.dedup_rules).where(
+    Directory.__table__.c.id == bindparam("target_directory"),
+    Directory.__table__.c.organization_id == bindparam("target_organization"),
+)
+_HAS_SEGMENTS = select(exists().where(Segment.__table__.c.directory_id == bindparam("directory_id")))
+# Written out: SQLAlchemy renders RETURNING's columns unqualified, and the subquery's "id" would be the segment's.
+_LOCK_DIRECTORY = text(
+    "UPDATE directories SET name = name WHERE id = :target_directory AND organization_id = :target_organization"
+    " RETURNING dedup_rules, EXISTS (SELECT 1 FROM segments WHERE segments.directory_id = directories.id) AS has_segments"
+).columns(Directory.__table__.c.dedup_rules, sql_column("has_segments", Boolean))
 
 
 class ContactRow:
-    """A contact on the batch path, a new one before its insert or a stored one before its update: the attributes
+    """A contact on the write path, a new one before its insert or a stored one before its update: the attributes
     apply_write sets, without ORM bookkeeping (a batch writes them back with one multi-row statement)."""
 
     __slots__ = _CONTACT_COLUMNS
@@ -106,22 +125,183 @@ class ContactRow:
         return fresh
 
     @classmethod
+    def created_by(cls, write: ContactWrite, id: str, directory_id: str, now: datetime) -> ContactRow:
+        """A new contact holding what the write gives: ContactRow.new then apply_write, in one step (this runs once
+        per new contact of a bulk upsert)."""
+        fresh = cls()
+        normalized = write.normalized_identity()
+        fresh.id = id
+        fresh.directory_id = directory_id
+        fresh.first_name = write.first_name
+        fresh.last_name = write.last_name
+        fresh.email = write.email
+        fresh.phone = write.phone
+        fresh.ext_ref = write.ext_ref
+        fresh.language = write.language
+        fresh.unsubscribed = bool(write.unsubscribed)
+        fresh.embedded_data = write.embedded_data  # never changed in place: apply_write merges into a new dict
+        fresh.first_name_normalized = normalized["firstName"]
+        fresh.last_name_normalized = normalized["lastName"]
+        fresh.email_normalized = normalized["email"]
+        fresh.phone_normalized = normalized["phone"]
+        fresh.ext_ref_normalized = normalized["extRef"]
+        fresh.created_at = now
+        fresh.updated_at = now
+        fresh.dedup_key_1 = fresh.dedup_key_2 = fresh.dedup_key_3 = None
+        return fresh
+
+    @classmethod
     def stored(cls, row: Mapping[str, Any]) -> ContactRow:
         loaded = cls()
         for column in _CONTACT_COLUMNS:
             setattr(loaded, column, row[column])
         return loaded
 
+    @classmethod
+    def read(cls, values: Sequence[Any], loaders: Sequence[tuple[int, Callable[[Any], Any]]]) -> ContactRow:
+        """A contact from a driver's row of _CONTACT_COLUMNS, converted as the column types read them."""
+        converted = list(values)
+        for index, load in loaders:
+            converted[index] = load(converted[index])
+        loaded = cls()
+        for column, value in zip(_CONTACT_COLUMNS, converted, strict=True):
+            setattr(loaded, column, value)
+        return loaded
+
     def row(self) -> dict[str, object]:
         return dict(zip(_CONTACT_COLUMNS, _contact_values(self), strict=True))
+
+    def bound(self, binders: Sequence[tuple[int, Callable[[Any], Any]]]) -> tuple[object, ...]:
+        """The column values in _CONTACT_COLUMNS order, as their types bind them for the driver."""
+        values = list(_contact_values(self))
+        for index, bind in binders:
+            value = values[index]
+            if value is not None:
+                values[index] = bind(value)
+        return tuple(values)
+
+    def bound_changes(self, binders: Sequence[tuple[int, Callable[[Any], Any]]]) -> tuple[object, ...]:
+        """The parameters of the batch UPDATE as bound for the driver: every column a write may change, then the id."""
+        values = self.bound(binders)
+        return (*(values[index] for index in _UPDATED_POSITIONS), self.id)
 
     def changes(self) -> dict[str, object]:
         """The parameters of the batch UPDATE: the contact's id and every column a write may change."""
         return {"contact_id": self.id, **dict(zip(_UPDATED_COLUMNS, _updated_values(self), strict=True))}
 
 
-@dataclass(frozen=True)
-class UpsertOutcome:
+@lru_cache(maxsize=8)
+def _row_binders(dialect: Dialect) -> tuple[tuple[int, Callable[[Any], Any]], ...]:
+    """(column position, bind processor) of the contact columns whose type converts values for this dialect's driver."""
+    binders: list[tuple[int, Callable[[Any], Any]]] = []
+    for index, column in enumerate(Contact.__table__.columns):
+        bind = column.type.dialect_impl(dialect).bind_processor(dialect)
+        if bind is not None:
+            binders.append((index, _remembering(bind) if isinstance(column.type, DateTime) else bind))
+    return tuple(binders)
+
+
+@lru_cache(maxsize=8)
+def _row_loaders(dialect: Dialect) -> tuple[tuple[int, Callable[[Any], Any]], ...]:
+    """(column position, result processor) of the contact columns whose type converts what this dialect's driver reads."""
+    loaders: list[tuple[int, Callable[[Any], Any]]] = []
+    for index, column in enumerate(Contact.__table__.columns):
+        load = column.type.dialect_impl(dialect).result_processor(dialect, None)
+        if load is not None:
+            loaders.append((index, load))
+    return tuple(loaders)
+
+
+def _remembering(bind: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """bind, answering again without work for the same object: a batch's new contacts share one timestamp."""
+    last: list[Any] = [None, None]
+
+    def remembered(value: Any) -> Any:
+        if value is not last[0]:
+            last[0], last[1] = value, bind(value)
+        return last[1]
+
+    return remembered
+
+
+def _key_order(contact: ContactRow) -> tuple[str, str, str]:
+    return (contact.dedup_key_1 or "", contact.dedup_key_2 or "", contact.dedup_key_3 or "")
+
+
+def _owners_of(keys: set[tuple[int, str]], contacts: Iterable[ContactRow]) -> dict[tuple[int, str], str]:
+    """(rule index, key) -> id of the contact holding it, for these keys."""
+    owners: dict[tuple[int, str], str] = {}
+    for contact in contacts:
+        for index, column in enumerate(_KEY_COLUMNS):
+            key = getattr(contact, column)
+            if key is not None and (index, key) in keys:
+                owners[(index, key)] = contact.id
+    return owners
+
+
+class _Keying:
+    """Who holds which identity key (rule index, key) while a write applies, as if its entries applied one by one: a
+    key has at most one holder, and a contact holds its values' key for a rule unless another contact already does
+    (the first to hold a key keeps it, so a lookup always finds the same contact for the same values)."""
+
+    def __init__(
+        self, directory_id: str, rules: Sequence[Sequence[str]], looked_up: set[tuple[int, str]], stored: dict[str, ContactRow]
+    ) -> None:
+        self.directory_id = directory_id
+        self.rules = rules
+        # The holder of each key looked up: first the stored contacts found, then the batch's own.
+        self.owners = _owners_of(looked_up, stored.values())
+        self.looked_up = looked_up
+        self.stored = stored
+        self.updated: dict[str, ContactRow] = {}
+        # Stored contacts that give up a key: their old keys are cleared before any contact is written, so a key one
+        # gives up can go to another whatever order the updates run in (two contacts may even swap values).
+        self.rekeyed: set[str] = set()
+        # Keys stored contacts gave up (-> who held them): in the database until the write, but free.
+        self.released: dict[tuple[int, str], str] = {}
+        # Keys taken that were not looked up: whether the database has another holder is checked before writing.
+        self.unchecked: list[tuple[ContactRow, tuple[int, str]]] = []
+
+    def rekey(self, contact: ContactRow, stored: bool) -> None:
+        """The contact's keys follow its values (after apply_write)."""
+        if stored:
+            self.updated[contact.id] = contact
+        wanted = dict(identity_keys(self.rules, normalized_identity(contact), self.directory_id))  # type: ignore[arg-type]
+        for index, column in enumerate(_KEY_COLUMNS[: len(self.rules)]):
+            held = getattr(contact, column)
+            key = wanted.get(index)
+            if key == held:
+                continue
+            setattr(contact, column, None)
+            if held is not None:
+                if self.owners.get((index, held)) == contact.id:
+                    del self.owners[(index, held)]
+                if stored:
+                    self.rekeyed.add(contact.id)
+                    self.released[(index, held)] = contact.id
+            if key is None:
+                continue
+            rule_key = (index, key)
+            holder = self.owners.get(rule_key)
+            if holder is None:
+                self.owners[rule_key] = contact.id
+                if rule_key not in self.looked_up:
+                    self.unchecked.append((contact, rule_key))
+            elif holder != contact.id:
+                continue
+            setattr(contact, column, key)
+
+    def held_elsewhere(self, holders: Mapping[tuple[int, str], str]) -> list[tuple[ContactRow, tuple[int, str]]]:
+        """The unchecked keys, still taken, that a contact outside this write holds (holders: the database's)."""
+        return [
+            (contact, key)
+            for contact, key in self.unchecked
+            if getattr(contact, _KEY_COLUMNS[key[0]]) == key[1]
+            and holders.get(key, contact.id) not in (contact.id, self.released.get(key))
+        ]
+
+
+class UpsertOutcome(NamedTuple):
     contact_id: str
     created: bool
 
@@ -253,211 +433,195 @@ class DirectoryRepository:
     # Contacts
 
     async def upsert_contact(self, directory_id: str, write: ContactWrite) -> UpsertOutcome:
-        """Updates the contact the first matching dedup rule finds, else creates one.
-
-        A new contact's identity keys are inserted in the same transaction; when a concurrent writer created
-        the same person first, that insert raises IntegrityError and the caller retries the whole upsert,
-        which then finds the person and becomes an update.
-        """
-        directory = await self._directory(directory_id)
-        rules = directory.dedup_rules or []
-        incoming_keys = identity_keys(rules, write.normalized_identity())
-        match = await self._match(directory_id, incoming_keys)
-        if match is None:
-            now = utc_now()
-            contact = Contact(
-                id=ids.new_id(ids.CONTACT_PREFIX),
-                directory_id=directory_id,
-                unsubscribed=False,
-                embedded_data={},
-                created_at=now,
-            )
-            apply_write(contact, write)
-            self._session.add(contact)
-            await self._session.flush()  # the contact row first: identity keys reference it
-            self._session.add_all(
-                ContactIdentityKey(directory_id=directory_id, rule_index=index, key=key, contact_id=contact.id)
-                for index, key in identity_keys(rules, normalized_identity(contact))
-            )
-            await self._session.flush()
-            await self.membership().reevaluate_contacts(directory_id, [contact.id])
-            return UpsertOutcome(contact.id, created=True)
-
-        await self._update(directory_id, match, write, rules)
-        return UpsertOutcome(match, created=False)
+        """Updates the contact the first matching dedup rule finds, else creates one (upsert_contacts of one write)."""
+        return (await self.upsert_contacts(directory_id, [write]))[0]
 
     async def upsert_contacts(self, directory_id: str, writes: Sequence[ContactWrite]) -> list[UpsertOutcome]:
-        """upsert_contact for a batch, set-based: one lookup of every identity key, bulk inserts of the new contacts
-        and their keys, one multi-row update of the matched ones, one membership re-evaluation. Entries apply in
-        order, so a later entry that matches an earlier one (new or stored) merges into it."""
-        directory = await self._directory(directory_id)
-        rules = directory.dedup_rules or []
-        incoming = [identity_keys(rules, write.normalized_identity()) for write in writes]
-        owners = await self._owners(directory_id, {key for keys in incoming for key in keys})
-        stored = await self._lock_and_load(directory_id, set(owners.values()))
+        """Each write updates the contact its first matching dedup rule finds, else creates one; set-based: one
+        lookup (and lock) of the contacts holding any of the writes' identity keys, one multi-row insert of the new
+        contacts, one multi-row update of the matched ones, one membership re-evaluation when the directory has
+        segments. Entries apply in order, so a later entry that matches an earlier one (new or stored) merges into it.
+
+        Identity keys are unique in the database (each rule's key column has a unique index): when a concurrent
+        writer created the same person first, the insert raises IntegrityError and the caller retries the whole
+        batch, which then finds the person and becomes an update."""
+        rules, has_segments = await self._write_target(directory_id)
+        incoming = [identity_keys(rules, write.normalized_identity(), directory_id) for write in writes]
+        looked_up = {key for keys in incoming for key in keys}
+        keying = _Keying(directory_id, rules, looked_up, await self._holders(directory_id, looked_up, lock=True))
+        owners = keying.owners
         created: dict[str, ContactRow] = {}
-        updated: dict[str, ContactRow] = {}
         outcomes: list[UpsertOutcome] = []
         now = utc_now()
+        new_id, prefix = ids.new_id, ids.CONTACT_PREFIX
         for write, keys in zip(writes, incoming, strict=True):
-            match = next((owners[key] for key in keys if key in owners), None)
+            match = None
+            for key in keys:
+                match = owners.get(key)
+                if match is not None:
+                    break
             if match is None:
-                fresh = ContactRow.new(ids.new_id(ids.CONTACT_PREFIX), directory_id, now)
-                apply_write(fresh, write)  # type: ignore[arg-type]
+                fresh = ContactRow.created_by(write, new_id(prefix), directory_id, now)
                 created[fresh.id] = fresh
-                new_keys = keys  # a new contact holds exactly the values written
-                contact_id = fresh.id
+                # A new contact holds exactly the keys of the values written, none of which has an owner (else it matched).
+                for key in keys:
+                    owners[key] = fresh.id
+                    setattr(fresh, _KEY_COLUMNS[key[0]], key[1])
+                outcomes.append(UpsertOutcome(fresh.id, created=True))
             else:
-                contact = created.get(match) or stored[match]
-                if match in stored:
-                    updated[match] = contact
-                apply_write(contact, write)  # type: ignore[arg-type]
-                new_keys = identity_keys(rules, normalized_identity(contact))  # type: ignore[arg-type]
-                contact_id = match
-            for key in new_keys:
-                owners.setdefault(key, contact_id)  # a key another contact owns stays that contact's
-            outcomes.append(UpsertOutcome(contact_id, created=match is None))
-        if created:
-            await self._insert_contacts(list(created.values()))
-            key_rows = [(index, key, owner) for (index, key), owner in owners.items() if owner in created]
-            await self._insert_identity_keys(directory_id, key_rows)
-        if updated:
-            table = Contact.__table__
-            await self._session.execute(
-                update(table)
-                .where(table.c.id == bindparam("contact_id"))
-                .values({column: bindparam(column) for column in _UPDATED_COLUMNS}),
-                [contact.changes() for contact in updated.values()],
-            )
-            await self._replace_identity_keys_of(directory_id, list(updated.values()), rules)
-        await self.membership().reevaluate_contacts(directory_id, [*created, *updated])
+                contact = created.get(match) or keying.stored[match]
+                apply_write(contact, write, now)  # type: ignore[arg-type]
+                keying.rekey(contact, stored=match not in created)
+                outcomes.append(UpsertOutcome(match, created=False))
+        new_contacts = list(created.values())
+        if self._dialect() == "postgresql":
+            # In key order: concurrent batches of the same new people then meet on the same first row, where one waits
+            # for the other and retries, instead of each holding a row the other needs (a deadlock). SQLite has one
+            # writer at a time.
+            new_contacts.sort(key=_key_order)
+        await self._write_back(directory_id, keying, new_contacts)
+        written = [*created, *keying.updated]
+        if written and has_segments is None:  # asked now, as the membership engine would: a segment created meanwhile is seen
+            has_segments = bool((await self._session.execute(_HAS_SEGMENTS, {"directory_id": directory_id})).scalar())
+        if written and has_segments:
+            await self.membership().reevaluate_contacts(directory_id, written)
         return outcomes
 
+    async def _write_target(self, directory_id: str) -> tuple[list[list[str]], bool | None]:
+        """The directory's dedup rules (NOT_FOUND unless it is the organization's), and on SQLite whether it has
+        segments, read by a write that takes SQLite's write lock (its driver begins a transaction only at the first
+        write): nothing another writer commits can come between what the upsert then reads and what it writes, a
+        segment created meanwhile included. On PostgreSQL (row locks) the segments are asked after the writes (None)."""
+        parameters = {"target_directory": directory_id, "target_organization": self._organization_id}
+        if self._dialect() == "postgresql":
+            row = (await self._session.execute(_DEDUP_RULES, parameters)).first()
+            has_segments = None
+        else:
+            row = (await self._session.execute(_LOCK_DIRECTORY, parameters)).first()
+            has_segments = None if row is None else bool(row[1])
+        if row is None:
+            raise DirectoryNotFound(directory_id)
+        return row[0] or [], has_segments
+
+    async def update_contact(self, directory_id: str, contact_id: str, write: ContactWrite) -> ListedContact:
+        """A partial update by id; identity keys follow the new values (keys another contact holds stay its own)."""
+        directory = await self._directory(directory_id)
+        stored = await self._lock_and_load(directory_id, {contact_id})
+        if contact_id not in stored:
+            raise ContactNotFound(contact_id)
+        keying = _Keying(directory_id, directory.dedup_rules or [], set(), stored)
+        contact = stored[contact_id]
+        apply_write(contact, write)  # type: ignore[arg-type]
+        keying.rekey(contact, stored=True)
+        await self._write_back(directory_id, keying, [])
+        await self.membership().reevaluate_contacts(directory_id, [contact_id])
+        return await self.get_contact(directory_id, contact_id)
+
+    async def _write_back(self, directory_id: str, keying: _Keying, created: list[ContactRow]) -> None:
+        """Writes the batch: the keys stored contacts give up or change are cleared, then the stored contacts are
+        written, then the new ones (a key a stored contact gave up may go to any of them). Keys taken without having
+        been looked up are checked first: one a contact outside the write holds stays its."""
+        if keying.unchecked:
+            wanted = {key for _, key in keying.unchecked}
+            holders = _owners_of(wanted, (await self._holders(directory_id, wanted, lock=False)).values())
+            for contact, (index, _) in keying.held_elsewhere(holders):
+                setattr(contact, _KEY_COLUMNS[index], None)
+        if keying.rekeyed:
+            table = Contact.__table__
+            await self._session.execute(
+                update(table).where(table.c.id.in_(sorted(keying.rekeyed))).values(dict.fromkeys(_KEY_COLUMNS))
+            )
+        if keying.updated:
+            dialect = self._session.get_bind().dialect
+            if dialect.name == "postgresql":
+                # One UPDATE per row (asyncpg pipelines them): joined to a JSON document of the rows instead, the
+                # planner scanned the table while its statistics lagged behind its growth.
+                table = Contact.__table__
+                await self._session.execute(
+                    update(table)
+                    .where(table.c.id == bindparam("contact_id"))
+                    .values({column: bindparam(column) for column in _UPDATED_COLUMNS}),
+                    [contact.changes() for contact in keying.updated.values()],
+                )
+            else:  # as _insert_contacts does
+                binders = _row_binders(dialect)
+                connection = await self._session.connection()
+                await connection.exec_driver_sql(
+                    f"UPDATE contacts SET {', '.join(f'{column} = ?' for column in _UPDATED_COLUMNS)} WHERE id = ?",
+                    [contact.bound_changes(binders) for contact in keying.updated.values()],
+                )
+        if created:
+            await self._insert_contacts(created)
+
     async def _insert_contacts(self, contacts: list[ContactRow]) -> None:
-        table = Contact.__table__
-        if self._dialect() != "postgresql":
-            await self._session.execute(insert(table), [contact.row() for contact in contacts])
+        """One multi-row insert; the values go to the driver as the column types would bind them (SQLAlchemy's
+        per-row parameter processing cost more than the database's insert)."""
+        dialect = self._session.get_bind().dialect
+        if dialect.name != "postgresql":
+            binders = _row_binders(dialect)
+            connection = await self._session.connection()
+            await connection.exec_driver_sql(
+                f"INSERT INTO contacts ({', '.join(_CONTACT_COLUMNS)}) VALUES ({', '.join('?' * len(_CONTACT_COLUMNS))})",
+                [contact.bound(binders) for contact in contacts],
+            )
             return
         # One INSERT … SELECT over one JSON document of the rows (json_populate_recordset maps its keys onto the
         # columns): a single execution instead of one per row, and a single parameter for the driver to encode.
+        # (One array per column through unnest cost the driver five times the CPU.)
         columns = ", ".join(_CONTACT_COLUMNS)
         await self._session.execute(
             text(f"INSERT INTO contacts ({columns}) SELECT {columns} FROM json_populate_recordset(NULL::contacts, :rows)"),
-            {"rows": json.dumps([contact.row() for contact in contacts], default=datetime.isoformat)},
+            {"rows": _json_document([contact.row() for contact in contacts])},
         )
 
-    async def _insert_identity_keys(self, directory_id: str, rows: list[tuple[int, str, str]]) -> None:
-        """Inserts (rule index, key, contact id) rows; a key already stored raises IntegrityError (a lost race)."""
-        if not rows:
-            return
-        if self._dialect() == "postgresql":
-            # As for the contacts: one statement over one JSON document of the rows.
-            document = [
-                {"directory_id": directory_id, "rule_index": index, "key": key, "contact_id": owner} for index, key, owner in rows
-            ]
-            await self._session.execute(
-                text(
-                    "INSERT INTO contact_identity_keys (directory_id, rule_index, key, contact_id)"
-                    " SELECT directory_id, rule_index, key, contact_id"
-                    " FROM json_populate_recordset(NULL::contact_identity_keys, :rows)"
-                ),
-                {"rows": json.dumps(document)},
-            )
-            return
-        # Plain strings and integers, handed to the driver's executemany as tuples: SQLAlchemy's per-row parameter
-        # processing cost more than SQLite's insert itself (two keys per contact with two rules).
-        connection = await self._session.connection()
-        await connection.exec_driver_sql(
-            "INSERT INTO contact_identity_keys (directory_id, rule_index, key, contact_id) VALUES (?, ?, ?, ?)",
-            [(directory_id, index, key, owner) for index, key, owner in rows],
-        )
-
-    async def _replace_identity_keys_of(
-        self, directory_id: str, contacts: list[ContactRow], rules: Sequence[Sequence[str]]
-    ) -> None:
-        """_replace_identity_keys for many contacts with one read, one delete and one insert."""
-        wanted = {
-            (index, key, contact.id) for contact in contacts for index, key in identity_keys(rules, normalized_identity(contact))
-        }  # type: ignore[arg-type]
-        owned: set[tuple[int, str, str]] = set()
-        contact_ids = [contact.id for contact in contacts]
-        for start in range(0, len(contact_ids), 500):
-            rows = await self._session.execute(
-                select(ContactIdentityKey.rule_index, ContactIdentityKey.key, ContactIdentityKey.contact_id).where(
-                    ContactIdentityKey.contact_id.in_(contact_ids[start : start + 500])
-                )
-            )
-            owned.update((row.rule_index, row.key, row.contact_id) for row in rows)
-        stale = owned - wanted
-        if stale:
-            table = ContactIdentityKey.__table__
-            await self._session.execute(
-                delete(table).where(
-                    table.c.directory_id == directory_id,
-                    table.c.rule_index == bindparam("stale_rule_index"),
-                    table.c.key == bindparam("stale_key"),
-                ),
-                [{"stale_rule_index": index, "stale_key": key} for index, key, _ in sorted(stale)],
-            )
-        missing = sorted(wanted - owned)
-        if missing:
-            upsert = sqlite_insert if self._dialect() == "sqlite" else postgresql_insert
-            await self._session.execute(
-                upsert(ContactIdentityKey)
-                .values([{"directory_id": directory_id, "rule_index": i, "key": k, "contact_id": c} for i, k, c in missing])
-                .on_conflict_do_nothing()
-            )
-
-    async def _owners(self, directory_id: str, keys: set[tuple[int, str]]) -> dict[tuple[int, str], str]:
-        """(rule index, key) -> contact id for the stored keys among these, looked up on the primary key."""
+    async def _holders(self, directory_id: str, keys: set[tuple[int, str]], lock: bool) -> dict[str, ContactRow]:
+        """The contacts of the directory holding any of these (rule index, key), found on the key columns' unique
+        indexes; with lock, locked in the same statement (FOR UPDATE) and read as they are once locked, so merges
+        never clobber. (On SQLite the caller holds the write lock already: see _write_target.)"""
         if not keys:
             return {}
-        if self._dialect() == "postgresql":
-            # The wanted pairs (one JSON document of them), each probed on the primary key: the cost follows the batch,
-            # not the table. (key = ANY($1) was planned as a sequential scan comparing every
-            # stored key with every wanted one once the plan was generic: ~90 ms a call at 20,000 keys.)
-            wanted = [{"rule_index": index, "key": key} for index, key in sorted(keys)]
-            given = (
-                func.json_to_recordset(bindparam("wanted", wanted, type_=JSON))
-                .table_valued(sql_column("rule_index", Integer), sql_column("key", String))
-                .render_derived(with_types=True)
-            )
-            # LATERAL … LIMIT 1 (the primary key allows one row anyway) keeps PostgreSQL from flattening the probe into
-            # a hash join, which it picks while the table's statistics lag behind its growth: that scans every key of
-            # the directory (90 ms at 200,000 keys) where the probes take 10 ms.
-            owner = (
-                select(ContactIdentityKey.contact_id)
-                .where(
-                    ContactIdentityKey.directory_id == directory_id,
-                    ContactIdentityKey.rule_index == given.c.rule_index,
-                    ContactIdentityKey.key == given.c.key,
-                )
-                .limit(1)
-                .lateral("owner")
-            )
-            rows = await self._session.execute(
-                select(given.c.rule_index, given.c.key, owner.c.contact_id).select_from(given.join(owner, true()))
-            )
-            return {(row.rule_index, row.key): row.contact_id for row in rows}
-        owners: dict[tuple[int, str], str] = {}
         by_rule: dict[int, list[str]] = {}
-        for index, key in sorted(keys):
+        for index, key in keys:
             by_rule.setdefault(index, []).append(key)
-        for index, wanted_keys in by_rule.items():
-            for start in range(0, len(wanted_keys), 1000):
-                rows = await self._session.execute(
-                    select(ContactIdentityKey.key, ContactIdentityKey.contact_id).where(
-                        ContactIdentityKey.directory_id == directory_id,
-                        ContactIdentityKey.rule_index == index,
-                        ContactIdentityKey.key.in_(wanted_keys[start : start + 1000]),
-                    )
-                )
-                owners.update({(index, row.key): row.contact_id for row in rows})
-        return owners
+        if self._dialect() == "postgresql":
+            # Each wanted key probed on its rule's unique index (LATERAL … LIMIT 1): the cost follows the batch, not
+            # the table. (key = ANY($1) was planned as a sequential scan once the plan was generic, and a plain join
+            # as a hash join over the whole directory while the table's statistics lag behind its growth.) The
+            # directory is checked outside the probe: inside, stale statistics made a (directory_id, …) index look
+            # better than the key's.
+            found = " UNION ALL ".join(
+                f"SELECT holder.id FROM unnest(CAST(:keys_{index} AS text[])) AS wanted(key)"
+                f" CROSS JOIN LATERAL (SELECT id, directory_id FROM contacts WHERE {_KEY_COLUMNS[index]} = wanted.key LIMIT 1)"
+                " AS holder WHERE holder.directory_id = :directory_id"
+                for index in by_rule
+            )
+            # Then the holders by primary key (= ANY of the probes' array: the primary key is the one index it can
+            # take), locked with FOR UPDATE, which writes nothing.
+            statement = f"SELECT contacts.* FROM contacts WHERE contacts.id = ANY(ARRAY({found}))"
+            if lock:
+                statement += " ORDER BY contacts.id FOR UPDATE"
+            parameters: dict[str, object] = {f"keys_{index}": wanted for index, wanted in by_rule.items()}
+            rows = await self._session.execute(
+                text(statement).columns(*Contact.__table__.c), {"directory_id": directory_id, **parameters}
+            )
+            return {row.id: ContactRow.stored(row) for row in rows.mappings()}
+        # A union of one index lookup per rule, and the contacts by primary key: SQLite would answer an OR of the rules
+        # through one of the (directory_id, …) indexes, scanning the directory (hence also +directory_id, which keeps
+        # those indexes out of the lookups). Straight to the driver: SQLAlchemy's rendering of the expanding IN lists
+        # cost more than the lookups.
+        held = " UNION ALL ".join(
+            f"SELECT id FROM contacts WHERE {_KEY_COLUMNS[index]} IN ({', '.join('?' * len(wanted))}) AND +directory_id = ?"
+            for index, wanted in by_rule.items()
+        )
+        values = [value for wanted in by_rule.values() for value in (*wanted, directory_id)]
+        connection = await self._session.connection()
+        result = await connection.exec_driver_sql(f"SELECT {_COLUMN_LIST} FROM contacts WHERE id IN ({held})", tuple(values))
+        loaders = _row_loaders(self._session.get_bind().dialect)
+        return {contact.id: contact for contact in (ContactRow.read(row, loaders) for row in result)}
 
     async def _lock_and_load(self, directory_id: str, contact_ids: set[str]) -> dict[str, ContactRow]:
-        """The stored contacts a batch will update, locked (as a single upsert does) so merges never clobber: the
-        UPDATE takes the row locks and RETURNING reads the rows as they are once locked, in one statement."""
+        """These contacts of the directory, locked by an UPDATE (the row locks on PostgreSQL, the write lock on SQLite)
+        and read by its RETURNING as they are once locked."""
         if not contact_ids:
             return {}
         table = Contact.__table__
@@ -468,28 +632,6 @@ class DirectoryRepository:
             .returning(*table.c)
         )
         return {row.id: ContactRow.stored(row) for row in rows.mappings()}
-
-    async def update_contact(self, directory_id: str, contact_id: str, write: ContactWrite) -> ListedContact:
-        """A partial update by id; identity keys follow the new values (keys another contact owns stay its own)."""
-        directory = await self._directory(directory_id)
-        await self._update(directory_id, contact_id, write, directory.dedup_rules or [])
-        return await self.get_contact(directory_id, contact_id)
-
-    async def _update(self, directory_id: str, contact_id: str, write: ContactWrite, rules: Sequence[Sequence[str]]) -> None:
-        # Writing first takes the row lock on PostgreSQL and the write lock on SQLite (whose driver only begins a
-        # transaction at the first write), so the read below sees the latest merge and concurrent merges never clobber.
-        locked = await self._session.execute(
-            update(Contact).where(Contact.id == contact_id, Contact.directory_id == directory_id).values(updated_at=utc_now())
-        )
-        if not locked.rowcount:
-            raise ContactNotFound(contact_id)
-        contact = (
-            await self._session.execute(select(Contact).where(Contact.id == contact_id).execution_options(populate_existing=True))
-        ).scalar_one()
-        apply_write(contact, write)
-        await self._session.flush()
-        await self._replace_identity_keys(contact, rules)
-        await self.membership().reevaluate_contacts(directory_id, [contact_id])
 
     async def delete_contact(self, directory_id: str, contact_id: str) -> None:
         """Deletes the contact; its identity keys, transactions, list and segment memberships cascade with it."""
@@ -510,60 +652,6 @@ class DirectoryRepository:
             select(Contact.id).where(Contact.directory_id == directory_id, Contact.id.in_(list(set(contact_ids))))
         )
         return set(rows.scalars().all())
-
-    async def _match(self, directory_id: str, keys: list[tuple[int, str]]) -> str | None:
-        """The contact owning the first (in rule order) of keys, if any."""
-        if not keys:
-            return None
-        rows = (
-            await self._session.execute(
-                select(ContactIdentityKey.rule_index, ContactIdentityKey.key, ContactIdentityKey.contact_id).where(
-                    ContactIdentityKey.directory_id == directory_id,
-                    ContactIdentityKey.key.in_([key for _, key in keys]),
-                )
-            )
-        ).all()
-        owners = {(row.rule_index, row.key): row.contact_id for row in rows}
-        for rule_key in keys:
-            if rule_key in owners:
-                return owners[rule_key]
-        return None
-
-    async def _replace_identity_keys(self, contact: Contact, rules: Sequence[Sequence[str]]) -> None:
-        """Keys follow the contact's current values. A key another contact already owns stays with that contact,
-        so a lookup always finds the same contact for the same values."""
-        wanted = set(identity_keys(rules, normalized_identity(contact)))
-        owned = {
-            (row.rule_index, row.key)
-            for row in (
-                await self._session.execute(
-                    select(ContactIdentityKey.rule_index, ContactIdentityKey.key).where(
-                        ContactIdentityKey.contact_id == contact.id
-                    )
-                )
-            ).all()
-        }
-        for rule_index, key in owned - wanted:
-            await self._session.execute(
-                delete(ContactIdentityKey).where(
-                    ContactIdentityKey.directory_id == contact.directory_id,
-                    ContactIdentityKey.rule_index == rule_index,
-                    ContactIdentityKey.key == key,
-                )
-            )
-        missing = wanted - owned
-        if missing:
-            insert = sqlite_insert if self._dialect() == "sqlite" else postgresql_insert
-            await self._session.execute(
-                insert(ContactIdentityKey)
-                .values(
-                    [
-                        {"directory_id": contact.directory_id, "rule_index": index, "key": key, "contact_id": contact.id}
-                        for index, key in sorted(missing)
-                    ]
-                )
-                .on_conflict_do_nothing()
-            )
 
     async def get_contact(self, directory_id: str, contact_id: str) -> ListedContact:
         await self._directory(directory_id)
@@ -667,6 +755,13 @@ class DirectoryRepository:
 
     def _dialect(self) -> str:
         return self._session.get_bind().dialect.name
+
+
+def _json_document(rows: list[dict[str, object]]) -> str:
+    try:
+        return orjson.dumps(rows).decode()  # datetimes as RFC 3339, which PostgreSQL reads
+    except TypeError:  # an integer past 64 bits in embedded data: the standard library takes any size
+        return json.dumps(rows, default=datetime.isoformat)
 
 
 def _paged(query, model, page: Page):  # type: ignore[no-untyped-def]

