@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 from cxflow.v1 import directory_pb2, directory_pb2_grpc
 from services.common.auth import internal_metadata
 from services.common.db import create_engine, create_session_factory
+from services.common.gc_tuning import tune_for_serving
 from services.common.migrations import upgrade_to_head_async
 from services.common.settings import Settings
 from services.directory import ids
@@ -215,6 +216,7 @@ async def measure_postgres(rows: list[dict[str, object]]) -> Round | None:
 async def main(quick: bool, rounds: int) -> None:
     count = 10_000 if quick else 100_000
     rows = people(count)
+    tune_for_serving()  # the collector as `python -m services.directory` sets it; both sides run in this process
     measured: dict[str, list[Round]] = {"sqlite": [], "postgres": []}
     for _ in range(rounds):
         measured["sqlite"].append(await measure_sqlite(rows))
