@@ -7,7 +7,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import MetaData, pool
+from sqlalchemy import MetaData, create_engine, pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -55,6 +55,15 @@ def run_env(target_metadata: MetaData) -> None:
         )
         with context.begin_transaction():
             context.run_migrations()
+
+    if url.startswith("sqlite+aiosqlite"):
+        # SQLite migrates through the standard library's driver, in this thread: no event loop nested in a worker
+        # thread with aiosqlite's own thread behind it (that combination once hung a test run for good).
+        engine = create_engine(url.replace("sqlite+aiosqlite", "sqlite", 1), poolclass=pool.NullPool)
+        with engine.connect() as connection:
+            do_run(connection)
+        engine.dispose()
+        return
 
     async def run_async() -> None:
         engine = create_async_engine(url, poolclass=pool.NullPool)
