@@ -83,8 +83,7 @@ def identity_keys(
                 + ",".join(_FIELD_PREFIXES[name] + encode_basestring(value) + "]" for name, value in zip(fields, values))
                 + "]"
             )
-        values_key = hashlib.sha256(payload.encode()).hexdigest()
-        keys.append((index, hashlib.sha256(f"{directory_id}:{values_key}".encode()).hexdigest()[:KEY_HEX_DIGITS]))  # scoped_key
+        keys.append((index, scoped_key(directory_id, hashlib.sha256(payload.encode()).hexdigest())))
     return keys
 
 

@@ -87,7 +87,6 @@ _UPDATED_COLUMNS = tuple(column for column in _CONTACT_COLUMNS if column not in 
 _contact_values = attrgetter(*_CONTACT_COLUMNS)
 _updated_values = attrgetter(*_UPDATED_COLUMNS)
 _UPDATED_POSITIONS = tuple(_CONTACT_COLUMNS.index(column) for column in _UPDATED_COLUMNS)
-_KEY_COLUMNS = DEDUP_KEY_COLUMNS
 _COLUMN_LIST = ", ".join(_CONTACT_COLUMNS)
 
 
@@ -112,21 +111,8 @@ class ContactRow:
     __slots__ = _CONTACT_COLUMNS
 
     @classmethod
-    def new(cls, id: str, directory_id: str, created_at: datetime) -> ContactRow:
-        fresh = cls()
-        for column in _CONTACT_COLUMNS:
-            setattr(fresh, column, None)
-        fresh.id = id
-        fresh.directory_id = directory_id
-        fresh.unsubscribed = False
-        fresh.embedded_data = {}
-        fresh.created_at = created_at
-        fresh.updated_at = created_at
-        return fresh
-
-    @classmethod
     def created_by(cls, write: ContactWrite, id: str, directory_id: str, now: datetime) -> ContactRow:
-        """A new contact holding what the write gives: ContactRow.new then apply_write, in one step (this runs once
+        """A new contact holding what the write gives: apply_write on an empty contact, in one step (this runs once
         per new contact of a bulk upsert)."""
         fresh = cls()
         normalized = write.normalized_identity()
@@ -232,7 +218,7 @@ def _owners_of(keys: set[tuple[int, str]], contacts: Iterable[ContactRow]) -> di
     """(rule index, key) -> id of the contact holding it, for these keys."""
     owners: dict[tuple[int, str], str] = {}
     for contact in contacts:
-        for index, column in enumerate(_KEY_COLUMNS):
+        for index, column in enumerate(DEDUP_KEY_COLUMNS):
             key = getattr(contact, column)
             if key is not None and (index, key) in keys:
                 owners[(index, key)] = contact.id
@@ -267,7 +253,7 @@ class _Keying:
         if stored:
             self.updated[contact.id] = contact
         wanted = dict(identity_keys(self.rules, normalized_identity(contact), self.directory_id))  # type: ignore[arg-type]
-        for index, column in enumerate(_KEY_COLUMNS[: len(self.rules)]):
+        for index, column in enumerate(DEDUP_KEY_COLUMNS[: len(self.rules)]):
             held = getattr(contact, column)
             key = wanted.get(index)
             if key == held:
@@ -296,7 +282,7 @@ class _Keying:
         return [
             (contact, key)
             for contact, key in self.unchecked
-            if getattr(contact, _KEY_COLUMNS[key[0]]) == key[1]
+            if getattr(contact, DEDUP_KEY_COLUMNS[key[0]]) == key[1]
             and holders.get(key, contact.id) not in (contact.id, self.released.get(key))
         ]
 
@@ -466,7 +452,7 @@ class DirectoryRepository:
                 # A new contact holds exactly the keys of the values written, none of which has an owner (else it matched).
                 for key in keys:
                     owners[key] = fresh.id
-                    setattr(fresh, _KEY_COLUMNS[key[0]], key[1])
+                    setattr(fresh, DEDUP_KEY_COLUMNS[key[0]], key[1])
                 outcomes.append(UpsertOutcome(fresh.id, created=True))
             else:
                 contact = created.get(match) or keying.stored[match]
@@ -525,11 +511,11 @@ class DirectoryRepository:
             wanted = {key for _, key in keying.unchecked}
             holders = _owners_of(wanted, (await self._holders(directory_id, wanted, lock=False)).values())
             for contact, (index, _) in keying.held_elsewhere(holders):
-                setattr(contact, _KEY_COLUMNS[index], None)
+                setattr(contact, DEDUP_KEY_COLUMNS[index], None)
         if keying.rekeyed:
             table = Contact.__table__
             await self._session.execute(
-                update(table).where(table.c.id.in_(sorted(keying.rekeyed))).values(dict.fromkeys(_KEY_COLUMNS))
+                update(table).where(table.c.id.in_(sorted(keying.rekeyed))).values(dict.fromkeys(DEDUP_KEY_COLUMNS))
             )
         if keying.updated:
             dialect = self._session.get_bind().dialect
@@ -591,7 +577,7 @@ class DirectoryRepository:
             # better than the key's.
             found = " UNION ALL ".join(
                 f"SELECT holder.id FROM unnest(CAST(:keys_{index} AS text[])) AS wanted(key)"
-                f" CROSS JOIN LATERAL (SELECT id, directory_id FROM contacts WHERE {_KEY_COLUMNS[index]} = wanted.key LIMIT 1)"
+                f" CROSS JOIN LATERAL (SELECT id, directory_id FROM contacts WHERE {DEDUP_KEY_COLUMNS[index]} = wanted.key LIMIT 1)"
                 " AS holder WHERE holder.directory_id = :directory_id"
                 for index in by_rule
             )
@@ -610,7 +596,7 @@ class DirectoryRepository:
         # those indexes out of the lookups). Straight to the driver: SQLAlchemy's rendering of the expanding IN lists
         # cost more than the lookups.
         held = " UNION ALL ".join(
-            f"SELECT id FROM contacts WHERE {_KEY_COLUMNS[index]} IN ({', '.join('?' * len(wanted))}) AND +directory_id = ?"
+            f"SELECT id FROM contacts WHERE {DEDUP_KEY_COLUMNS[index]} IN ({', '.join('?' * len(wanted))}) AND +directory_id = ?"
             for index, wanted in by_rule.items()
         )
         values = [value for wanted in by_rule.values() for value in (*wanted, directory_id)]
