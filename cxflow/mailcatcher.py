@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import weakref
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email import policy
@@ -40,6 +41,8 @@ class MailCatcher:
         self.messages: list[EmailMessage] = []
         self._recipient_replies = {address.lower(): reply for address, reply in (recipient_replies or {}).items()}
         self._server: asyncio.Server | None = None
+        self._sessions: weakref.WeakSet[SMTP] = weakref.WeakSet()  # open connections (closed ones drop out)
+        self.connections_accepted = 0
         self._arrived = asyncio.Condition()
         self._counter = itertools.count(1)
 
@@ -48,15 +51,28 @@ class MailCatcher:
         if self.mail_dir is not None:
             self.mail_dir.mkdir(parents=True, exist_ok=True)
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            lambda: SMTP(self, hostname="cxflow-mailcatcher", enable_SMTPUTF8=True), host=self.host, port=self.port
-        )
+        self._server = await loop.create_server(self._new_session, host=self.host, port=self.port)
         self.port = self._server.sockets[0].getsockname()[1]
 
+    def _new_session(self) -> SMTP:
+        session = SMTP(self, hostname="cxflow-mailcatcher", enable_SMTPUTF8=True)
+        self._sessions.add(session)
+        self.connections_accepted += 1
+        return session
+
+    @property
+    def open_connections(self) -> int:
+        return sum(1 for session in self._sessions if session.transport is not None)
+
     async def stop(self) -> None:
+        """Stops listening and drops every open connection, as a server that goes down does."""
         if self._server is None:
             return
         self._server.close()
+        sessions, self._sessions = list(self._sessions), weakref.WeakSet()
+        for session in sessions:
+            if session.transport is not None:
+                session.transport.close()
         await self._server.wait_closed()
         self._server = None
 

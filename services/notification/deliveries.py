@@ -133,17 +133,19 @@ class Deliveries:
         validate_idempotency_key(idempotency_key)
         async with self._locks.hold(organization_id, idempotency_key):
             deliveries = DeliveryRepository(session)
-            delivery = await self._claim(session, deliveries, organization_id, idempotency_key, channel, fingerprint)
-            if delivery.status == "sent":
-                return Outcome(result=dict(delivery.result or {}), duplicate=True)
-            if delivery.status == "failed":
-                # A refusal is final for this key: answer it again rather than knocking on the provider twice.
-                raise DeliveryFailedBefore(delivery.error or "this delivery failed before", delivery.error_code or "")
             now = datetime.now(UTC)
-            if delivery.in_flight_until is not None and _aware(delivery.in_flight_until) > now:
-                raise DeliveryInFlight(f"a call with idempotency key {idempotency_key!r} is in flight; retry later")
-
-            deliveries.start_attempt(delivery, in_flight_until=now + self._lease)
+            delivery, first = await self._claim(
+                session, deliveries, organization_id, idempotency_key, channel, fingerprint, now + self._lease
+            )
+            if not first:  # the key was used before: answer from its record, or start another attempt
+                if delivery.status == "sent":
+                    return Outcome(result=dict(delivery.result or {}), duplicate=True)
+                if delivery.status == "failed":
+                    # A refusal is final for this key: answer it again rather than knocking on the provider twice.
+                    raise DeliveryFailedBefore(delivery.error or "this delivery failed before", delivery.error_code or "")
+                if delivery.in_flight_until is not None and _aware(delivery.in_flight_until) > now:
+                    raise DeliveryInFlight(f"a call with idempotency key {idempotency_key!r} is in flight; retry later")
+                deliveries.start_attempt(delivery, in_flight_until=now + self._lease)
             # The pending record must be durable before anything goes out. A crash after this line leaves
             # it pending, and a call after the lease sends again (at least once, never silently zero times).
             await session.commit()
@@ -180,12 +182,16 @@ class Deliveries:
         idempotency_key: str,
         channel: str,
         fingerprint: str,
-    ) -> Delivery:
-        """The existing record of this key (same request only), or a new pending one."""
+        lease_until: datetime,
+    ) -> tuple[Delivery, bool]:
+        """The existing record of this key (same request only), or a new pending one whose first attempt is in
+        flight until lease_until; True when the record is new."""
         delivery = await deliveries.get(organization_id, idempotency_key)
+        first = False
         if delivery is None:
             try:
-                delivery = await deliveries.add_pending(organization_id, idempotency_key, channel, fingerprint)
+                delivery = await deliveries.add_pending(organization_id, idempotency_key, channel, fingerprint, lease_until)
+                first = True
             except IntegrityError:
                 # Another process recorded the key first; continue from its record.
                 await session.rollback()
@@ -193,7 +199,7 @@ class Deliveries:
                 assert delivery is not None, "the unique constraint fired, so the record exists"
         if delivery.request_fingerprint != fingerprint:
             raise IdempotencyKeyReused("idempotency key reused with a different request", field="idempotency_key")
-        return delivery
+        return delivery, first
 
 
 @dataclass(frozen=True)

@@ -23,16 +23,23 @@ class DeliveryRepository:
         )
 
     async def add_pending(
-        self, organization_id: str, idempotency_key: str, channel: str, request_fingerprint: str
+        self,
+        organization_id: str,
+        idempotency_key: str,
+        channel: str,
+        request_fingerprint: str,
+        in_flight_until: datetime | None = None,
     ) -> Delivery:
-        """Adds and flushes a pending record, so a concurrent writer of the same key fails here (unique constraint)."""
+        """Adds and flushes a pending record whose first attempt starts now (in flight until in_flight_until), so
+        a concurrent writer of the same key fails here (unique constraint)."""
         delivery = Delivery(
             organization_id=organization_id,
             idempotency_key=idempotency_key,
             channel=channel,
             status="pending",
             request_fingerprint=request_fingerprint,
-            attempts=0,
+            attempts=1,
+            in_flight_until=in_flight_until,
         )
         self._session.add(delivery)
         await self._session.flush()

@@ -44,6 +44,7 @@ class NotificationServer:
     _http: uvicorn.Server = field(repr=False)
     _http_task: asyncio.Task[None] = field(repr=False)
     _outbound: OutboundHttp = field(repr=False)
+    _smtp: SmtpEmailChannel = field(repr=False)
     _engine: AsyncEngine = field(repr=False)
     _directory_channel: grpc.aio.Channel | None = field(default=None, repr=False)
 
@@ -52,6 +53,7 @@ class NotificationServer:
         self._http.should_exit = True
         await self._http_task
         await self._outbound.aclose()
+        await self._smtp.aclose()
         await self._engine.dispose()
         if self._directory_channel is not None:
             await self._directory_channel.close()
@@ -117,6 +119,7 @@ async def start_notification(
         _http=http_server,
         _http_task=http_task,
         _outbound=outbound,
+        _smtp=smtp,
         _engine=engine,
         _directory_channel=directory_channel,
     )

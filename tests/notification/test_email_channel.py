@@ -1,6 +1,8 @@
-"""The email channel's pure parts: address validation, composition, fingerprints, Message-IDs, SMTP failure sorting."""
+"""The email channel: address validation, composition, fingerprints, Message-IDs, SMTP failure sorting, kept connections."""
 
 from __future__ import annotations
+
+import asyncio
 
 import pytest
 from structlog.testing import capture_logs
@@ -11,6 +13,7 @@ from services.notification.email_channel import (
     EmailProviderUnavailable,
     EmailRequest,
     InvalidEmail,
+    SmtpConnections,
     SmtpEmailChannel,
     SmtpMisconfigured,
     compose,
@@ -93,3 +96,85 @@ async def test_smtp_password_never_reaches_the_logs_or_the_error(settings: Setti
     assert secret not in caught.value.message
     assert secret not in repr(logs)
     assert catcher.messages == []
+
+
+async def _send(channel: SmtpEmailChannel, subject: str) -> None:
+    await channel.send(compose(make_request(subject=subject), default_from="a@example.com", message_id=f"<{subject}@cxflow>"))
+
+
+async def test_consecutive_messages_share_one_connection_until_the_channel_closes(settings: Settings) -> None:
+    catcher = MailCatcher()
+    await catcher.start()
+    channel = SmtpEmailChannel(settings.with_overrides(smtp_host="127.0.0.1", smtp_port=catcher.port))
+    try:
+        for subject in ("one", "two", "three"):
+            await _send(channel, subject)
+        assert [m["Subject"] for m in await catcher.wait_for(3)] == ["one", "two", "three"]
+        assert catcher.connections_accepted == 1
+        assert catcher.open_connections == 1
+        await channel.aclose()  # QUIT: the server sees the connection end
+        for _ in range(100):
+            if catcher.open_connections == 0:
+                break
+            await asyncio.sleep(0.01)
+        assert catcher.open_connections == 0
+    finally:
+        await catcher.stop()
+
+
+async def test_concurrent_messages_each_get_a_connection_and_all_arrive(settings: Settings) -> None:
+    catcher = MailCatcher()
+    await catcher.start()
+    channel = SmtpEmailChannel(settings.with_overrides(smtp_host="127.0.0.1", smtp_port=catcher.port))
+    try:
+        await asyncio.gather(*(_send(channel, f"m{i}") for i in range(12)))
+        await asyncio.gather(*(_send(channel, f"n{i}") for i in range(12)))
+        messages = await catcher.wait_for(24)
+        assert sorted(m["Subject"] for m in messages) == sorted([f"m{i}" for i in range(12)] + [f"n{i}" for i in range(12)])
+        # The second wave reused the first wave's connections, up to the number kept idle.
+        assert 12 <= catcher.connections_accepted <= 24 - 8
+    finally:
+        await channel.aclose()
+        await catcher.stop()
+
+
+async def test_a_connection_the_server_dropped_is_replaced(settings: Settings) -> None:
+    catcher = MailCatcher()
+    await catcher.start()
+    channel = SmtpEmailChannel(settings.with_overrides(smtp_host="127.0.0.1", smtp_port=catcher.port))
+    try:
+        await _send(channel, "before")
+        await catcher.stop()  # the server goes down and drops the kept connection
+        await catcher.start()  # and comes back on the same port
+        await _send(channel, "after")
+        assert [m["Subject"] for m in await catcher.wait_for(2)] == ["before", "after"]
+        assert catcher.connections_accepted == 2
+    finally:
+        await channel.aclose()
+        await catcher.stop()
+
+
+class ClosingOnNoop(MailCatcher):
+    """Answers NOOP with 421, as a server does that is about to close an idle connection."""
+
+    noops = 0
+
+    async def handle_NOOP(self, server: object, session: object, envelope: object, arg: str) -> str:
+        self.noops += 1
+        return "421 4.4.2 idle too long, closing"
+
+
+async def test_a_kept_connection_that_fails_its_probe_is_not_used(settings: Settings) -> None:
+    catcher = ClosingOnNoop()
+    await catcher.start()
+    connections = SmtpConnections(probe_after_seconds=0.0)  # probe before every reuse
+    channel = SmtpEmailChannel(settings.with_overrides(smtp_host="127.0.0.1", smtp_port=catcher.port), connections)
+    try:
+        await _send(channel, "first")
+        await _send(channel, "second")
+        assert [m["Subject"] for m in await catcher.wait_for(2)] == ["first", "second"]
+        assert catcher.noops == 1
+        assert catcher.connections_accepted == 2
+    finally:
+        await channel.aclose()
+        await catcher.stop()
