@@ -54,6 +54,8 @@ async def capture_if_active(
     """Records the event when the workflow is capturing and this event id is not recorded yet; True when recorded."""
     async with sessions() as session:
         repository = IngestionRepository(session)
+        if not await repository.is_capturing(workflow_id):  # the common case: one read, no write transaction
+            return False
         if await repository.has_captured(workflow_id, event_id):  # a redelivery (an inbox retry, a replayed request) is not a new sample
             return False
         if not await repository.take_capture_slot(workflow_id):

@@ -169,6 +169,11 @@ class IngestionRepository:
         query = select(CapturedEvent.id).where(CapturedEvent.workflow_id == workflow_id, CapturedEvent.event_id == event_id)
         return (await self.session.execute(query.limit(1))).first() is not None
 
+    async def is_capturing(self, workflow_id: str) -> bool:
+        """Whether the workflow's capture still wants events (take_capture_slot decides which ones get a slot)."""
+        query = select(TriggerCapture.remaining).where(TriggerCapture.workflow_id == workflow_id, TriggerCapture.remaining > 0)
+        return (await self.session.execute(query)).first() is not None
+
     async def take_capture_slot(self, workflow_id: str) -> bool:
         """Claims one of the capture's remaining slots; False when the workflow is not capturing (or is full)."""
         statement = (
