@@ -33,8 +33,10 @@ app.add_typer(segments.app, name="segments")
 app.add_typer(sources.app, name="sources")
 app.add_typer(sources.subscriptions_app, name="subscriptions")
 app.add_typer(captures.app, name="capture")
-# The issue and Qualtrics put capture under the workflow ("Run test data"); both spellings work.
+# The issue and Qualtrics put capture and runs under the workflow ("Run test data", `cxflow workflows runs list`);
+# both spellings work.
 workflows.app.add_typer(captures.app, name="capture")
+workflows.app.add_typer(runs.app, name="runs")
 
 
 @app.command()

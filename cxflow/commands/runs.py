@@ -92,10 +92,10 @@ def runs_show(run_id: str, as_json: bool = JSON_OPTION) -> None:
         typer.echo(f"- {step.name}: {step.status}, {step.attempts} attempt(s){' - ' + step.error if step.error else ''}")
         step_input = json_format.MessageToDict(step.input)
         if step_input:
-            typer.echo("    input  " + json.dumps(step_input, ensure_ascii=False))
+            typer.echo("    input  " + json.dumps(step_input, ensure_ascii=False, sort_keys=True))
         step_output = json_format.MessageToDict(step.output)
         if step_output:
-            typer.echo("    output " + json.dumps(step_output, ensure_ascii=False))
+            typer.echo("    output " + json.dumps(step_output, ensure_ascii=False, sort_keys=True))
     for warning in run.warnings:
         typer.echo(f"warning: {warning}")
 

@@ -98,6 +98,8 @@ async def test_dry_run_and_runs_commands(service: Stack, tmp_path: Path) -> None
 
     code, out, _ = await cxflow(service, "runs", "show", run_id)
     assert code == 0 and "status failed" in out and "task 0 (SendEmail): failed, 1 attempt(s)" in out
+    code, same, _ = await cxflow(service, "workflows", "runs", "show", run_id)  # the spelling
+    assert code == 0 and same == out  # inputs and outputs print with sorted keys, so both show the same text
     code, out, _ = await cxflow(service, "runs", "retry", run_id)
     assert out.strip() == f"started {run_id}/retry-1 on v1"
     await service.run_result(f"{run_id}/retry-1")
