@@ -179,6 +179,7 @@ class SmtpConnections:
         self._idle_seconds = idle_seconds
         self._probe_after = probe_after_seconds
         self._idle: dict[SmtpTarget, list[tuple[aiosmtplib.SMTP, float]]] = {}
+        self._quitting: set[asyncio.Task[None]] = set()  # QUITs of connections beyond the idle cap, in flight
 
     @asynccontextmanager
     async def connection(self, target: SmtpTarget) -> AsyncIterator[aiosmtplib.SMTP]:
@@ -194,7 +195,7 @@ class SmtpConnections:
     async def aclose(self) -> None:
         """Closes every idle connection (at shutdown)."""
         idle, self._idle = self._idle, {}
-        await asyncio.gather(*(self._quit(client) for clients in idle.values() for client, _ in clients))
+        await asyncio.gather(*self._quitting, *(self._quit(client) for clients in idle.values() for client, _ in clients))
 
     async def _open_or_reuse(self, target: SmtpTarget) -> aiosmtplib.SMTP:
         idle = self._idle.get(target, [])
@@ -226,7 +227,9 @@ class SmtpConnections:
     def _keep(self, target: SmtpTarget, client: aiosmtplib.SMTP) -> None:
         idle = self._idle.setdefault(target, [])
         if not client.is_connected or len(idle) >= self._idle_per_server:
-            asyncio.ensure_future(self._quit(client))
+            quitting = asyncio.create_task(self._quit(client))
+            self._quitting.add(quitting)  # the loop holds tasks weakly: keep it until it is done
+            quitting.add_done_callback(self._quitting.discard)
             return
         idle.append((client, time.monotonic()))
 
