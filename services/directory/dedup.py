@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from binascii import hexlify
 from collections.abc import Mapping, Sequence
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
 
@@ -22,7 +23,6 @@ IDENTITY_FIELDS: dict[str, str] = {
     "firstName": "first_name",
     "lastName": "last_name",
 }
-_CASE_INSENSITIVE = frozenset({"email", "firstName", "lastName"})
 _NON_DIGITS = re.compile(r"\D")
 # The hashed payload is the JSON of [[field, value], ...] (compact, non-ASCII kept), so the keys already stored stay
 # valid; it is assembled from encode_basestring, the string encoder json.dumps itself uses, around per-field prefixes:
@@ -30,18 +30,29 @@ _NON_DIGITS = re.compile(r"\D")
 _FIELD_PREFIXES = {name: f"[{encode_basestring(name)}," for name in IDENTITY_FIELDS}
 
 
+def normalized_identity_of(
+    email: str | None = None,
+    phone: str | None = None,
+    ext_ref: str | None = None,
+    first_name: str | None = None,
+    last_name: str | None = None,
+) -> dict[str, str | None]:
+    """Each identity field's normalization, the form two values of it are compared in (by IDENTITY_FIELDS name);
+    None when not given or when nothing identifying is left. One function for all fields: this runs once per contact
+    of a bulk upsert."""
+    return {
+        "email": None if email is None else email.strip().casefold() or None,
+        # "+1 (555) 010-0000" and "15550100000" are the same phone.
+        "phone": None if phone is None else _NON_DIGITS.sub("", phone) or None,
+        "extRef": None if ext_ref is None else ext_ref.strip() or None,  # external ids keep their case
+        "firstName": None if first_name is None else first_name.strip().casefold() or None,
+        "lastName": None if last_name is None else last_name.strip().casefold() or None,
+    }
+
+
 def normalize(field: str, value: str | None) -> str | None:
     """The form two values of one field are compared in; None when nothing identifying is left."""
-    if value is None:
-        return None
-    if field == "phone":
-        # "+1 (555) 010-0000" and "15550100000" are the same phone.
-        normalized = _NON_DIGITS.sub("", value)
-    elif field in _CASE_INSENSITIVE:
-        normalized = value.strip().casefold()
-    else:
-        normalized = value.strip()
-    return normalized or None
+    return normalized_identity_of(**{IDENTITY_FIELDS[field]: value})[field]
 
 
 def check_rules(rules: Sequence[Sequence[str]]) -> list[list[str]]:
@@ -60,31 +71,50 @@ def check_rules(rules: Sequence[Sequence[str]]) -> list[list[str]]:
     return checked
 
 
-def identity_keys(
-    rules: Sequence[Sequence[str]], normalized: Mapping[str, str | None], directory_id: str
-) -> list[tuple[int, str]]:
-    """(rule index, key) for every rule whose fields all have a value; other rules cannot identify anyone.
+class IdentityKeys:
+    """The identity keys of one directory's rules: built once per write, then called per contact with its normalized
+    values. (rule index, key) for every rule whose fields all have a value; other rules cannot identify anyone.
 
     A key is unique across directories (the directory is hashed in), so the database finds its holder on an index
     of the key alone."""
-    keys: list[tuple[int, str]] = []
-    for index, fields in enumerate(rules):
-        if len(fields) == 1:  # the common case, spelled out: this runs once per contact of a bulk upsert
-            value = normalized.get(fields[0])
-            if not value:
-                continue
-            payload = "[" + _FIELD_PREFIXES[fields[0]] + encode_basestring(value) + "]]"
-        else:
-            values = [normalized.get(name) for name in fields]
-            if not all(values):
-                continue
-            payload = (
-                "["
-                + ",".join(_FIELD_PREFIXES[name] + encode_basestring(value) + "]" for name, value in zip(fields, values))
-                + "]"
-            )
-        keys.append((index, scoped_key(directory_id, hashlib.sha256(payload.encode()).hexdigest())))
-    return keys
+
+    def __init__(self, rules: Sequence[Sequence[str]], directory_id: str) -> None:
+        self.rule_count = len(rules)
+        self._rules = [
+            (index, list(fields), "[" + _FIELD_PREFIXES[fields[0]] if len(fields) == 1 else "")
+            for index, fields in enumerate(rules)
+        ]
+        # The scoping hash after the directory's part: each key continues a copy of it (see scoped_key).
+        self._scope = hashlib.sha256(f"{directory_id}:".encode())
+
+    def __call__(self, normalized: Mapping[str, str | None]) -> list[tuple[int, str]]:
+        keys: list[tuple[int, str]] = []
+        for index, fields, single_prefix in self._rules:
+            if single_prefix:  # a rule of one field, the common case spelled out: this runs per contact of a bulk upsert
+                value = normalized.get(fields[0])
+                if not value:
+                    continue
+                payload = single_prefix + encode_basestring(value) + "]]"
+            else:
+                values = [normalized.get(name) for name in fields]
+                if not all(values):
+                    continue
+                payload = (
+                    "["
+                    + ",".join(_FIELD_PREFIXES[name] + encode_basestring(value) + "]" for name, value in zip(fields, values))
+                    + "]"
+                )
+            scoped = self._scope.copy()
+            scoped.update(hexlify(hashlib.sha256(payload.encode()).digest()))
+            keys.append((index, scoped.hexdigest()[:KEY_HEX_DIGITS]))
+        return keys
+
+
+def identity_keys(
+    rules: Sequence[Sequence[str]], normalized: Mapping[str, str | None], directory_id: str
+) -> list[tuple[int, str]]:
+    """The identity keys of one contact's normalized values (IdentityKeys, for one contact)."""
+    return IdentityKeys(rules, directory_id)(normalized)
 
 
 def scoped_key(directory_id: str, values_key: str) -> str:

@@ -30,11 +30,12 @@ from sqlalchemy import column as sql_column
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.selectable import TextualSelect
 
 from services.common.auth import generate_api_token, hash_token, tokens_equal
 from services.directory import ids
 from services.directory.contacts import ContactWrite, apply_write, normalized_identity
-from services.directory.dedup import identity_keys
+from services.directory.dedup import IdentityKeys
 from services.directory.errors import (
     ContactNotFound,
     DirectoryIdTaken,
@@ -85,8 +86,8 @@ _CONTACT_COLUMNS = tuple(column.key for column in Contact.__table__.columns)
 # What a batch update writes back: everything apply_write may change (never the id, directory or creation time).
 _UPDATED_COLUMNS = tuple(column for column in _CONTACT_COLUMNS if column not in ("id", "directory_id", "created_at"))
 _contact_values = attrgetter(*_CONTACT_COLUMNS)
-_updated_values = attrgetter(*_UPDATED_COLUMNS)
 _UPDATED_POSITIONS = tuple(_CONTACT_COLUMNS.index(column) for column in _UPDATED_COLUMNS)
+_KEY_POSITIONS = frozenset(_CONTACT_COLUMNS.index(column) for column in DEDUP_KEY_COLUMNS)
 _COLUMN_LIST = ", ".join(_CONTACT_COLUMNS)
 
 
@@ -96,6 +97,21 @@ _DEDUP_RULES = select(Directory.__table__.c.dedup_rules).where(
     Directory.__table__.c.id == bindparam("target_directory"),
     Directory.__table__.c.organization_id == bindparam("target_organization"),
 )
+# One INSERT … SELECT over one JSON document of the rows (json_populate_recordset maps its keys onto the columns): a
+# single execution instead of one per row, and a single parameter for the driver to encode. (One array per column
+# through unnest cost the driver five times the CPU.)
+_INSERT_FROM_JSON = text(
+    f"INSERT INTO contacts ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM json_populate_recordset(NULL::contacts, :rows)"
+)
+# The stored contacts of a batch written back by one UPDATE from one JSON document of their rows, as the insert does
+# (one UPDATE per row cost the driver ~40 us of CPU each). The contacts are found by primary key, = ANY of the
+# document's ids (the one index that can take it): joined to the document alone, the planner scanned the table while
+# its statistics lagged behind its growth.
+_UPDATE_FROM_JSON = text(
+    "WITH written AS MATERIALIZED (SELECT * FROM json_populate_recordset(NULL::contacts, :rows))"
+    f" UPDATE contacts SET {', '.join(f'{column} = written.{column}' for column in _UPDATED_COLUMNS)} FROM written"
+    " WHERE contacts.id = ANY(ARRAY(SELECT id FROM written)) AND contacts.id = written.id"
+)
 _HAS_SEGMENTS = select(exists().where(Segment.__table__.c.directory_id == bindparam("directory_id")))
 # Written out: SQLAlchemy renders RETURNING's columns unqualified, and the subquery's "id" would be the segment's.
 _LOCK_DIRECTORY = text(
@@ -104,44 +120,63 @@ _LOCK_DIRECTORY = text(
 ).columns(Directory.__table__.c.dedup_rules, sql_column("has_segments", Boolean))
 
 
+@dataclass(slots=True, eq=False)
 class ContactRow:
     """A contact on the write path, a new one before its insert or a stored one before its update: the attributes
-    apply_write sets, without ORM bookkeeping (a batch writes them back with one multi-row statement)."""
+    apply_write sets, without ORM bookkeeping (a batch writes them back with one multi-row statement). The fields are
+    the contacts table's columns in table order, so a row read from the table builds one positionally; a dataclass,
+    so orjson writes a batch of them as one JSON document without a dict per contact."""
 
-    __slots__ = _CONTACT_COLUMNS
+    id: str | None = None
+    directory_id: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    ext_ref: str | None = None
+    language: str | None = None
+    unsubscribed: bool | None = None
+    embedded_data: dict[str, Any] | None = None
+    first_name_normalized: str | None = None
+    last_name_normalized: str | None = None
+    email_normalized: str | None = None
+    phone_normalized: str | None = None
+    ext_ref_normalized: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    dedup_key_1: str | None = None
+    dedup_key_2: str | None = None
+    dedup_key_3: str | None = None
 
     @classmethod
-    def created_by(cls, write: ContactWrite, id: str, directory_id: str, now: datetime) -> ContactRow:
-        """A new contact holding what the write gives: apply_write on an empty contact, in one step (this runs once
-        per new contact of a bulk upsert)."""
-        fresh = cls()
+    def created_by(
+        cls, write: ContactWrite, id: str, directory_id: str, now: datetime, keys: Iterable[tuple[int, str]]
+    ) -> ContactRow:
+        """A new contact holding what the write gives and these identity keys: apply_write on an empty contact, in
+        one step (this runs once per new contact of a bulk upsert)."""
         normalized = write.normalized_identity()
-        fresh.id = id
-        fresh.directory_id = directory_id
-        fresh.first_name = write.first_name
-        fresh.last_name = write.last_name
-        fresh.email = write.email
-        fresh.phone = write.phone
-        fresh.ext_ref = write.ext_ref
-        fresh.language = write.language
-        fresh.unsubscribed = bool(write.unsubscribed)
-        fresh.embedded_data = write.embedded_data  # never changed in place: apply_write merges into a new dict
-        fresh.first_name_normalized = normalized["firstName"]
-        fresh.last_name_normalized = normalized["lastName"]
-        fresh.email_normalized = normalized["email"]
-        fresh.phone_normalized = normalized["phone"]
-        fresh.ext_ref_normalized = normalized["extRef"]
-        fresh.created_at = now
-        fresh.updated_at = now
-        fresh.dedup_key_1 = fresh.dedup_key_2 = fresh.dedup_key_3 = None
+        fresh = cls(
+            id,
+            directory_id,
+            write.first_name,
+            write.last_name,
+            write.email,
+            write.phone,
+            write.ext_ref,
+            write.language,
+            bool(write.unsubscribed),
+            write.embedded_data,  # never changed in place: apply_write merges into a new dict
+            normalized["firstName"],
+            normalized["lastName"],
+            normalized["email"],
+            normalized["phone"],
+            normalized["extRef"],
+            now,
+            now,
+        )
+        for index, key in keys:
+            setattr(fresh, DEDUP_KEY_COLUMNS[index], key)
         return fresh
-
-    @classmethod
-    def stored(cls, row: Mapping[str, Any]) -> ContactRow:
-        loaded = cls()
-        for column in _CONTACT_COLUMNS:
-            setattr(loaded, column, row[column])
-        return loaded
 
     @classmethod
     def read(cls, values: Sequence[Any], loaders: Sequence[tuple[int, Callable[[Any], Any]]]) -> ContactRow:
@@ -149,10 +184,7 @@ class ContactRow:
         converted = list(values)
         for index, load in loaders:
             converted[index] = load(converted[index])
-        loaded = cls()
-        for column, value in zip(_CONTACT_COLUMNS, converted, strict=True):
-            setattr(loaded, column, value)
-        return loaded
+        return cls(*converted)
 
     def row(self) -> dict[str, object]:
         return dict(zip(_CONTACT_COLUMNS, _contact_values(self), strict=True))
@@ -165,15 +197,6 @@ class ContactRow:
             if value is not None:
                 values[index] = bind(value)
         return tuple(values)
-
-    def bound_changes(self, binders: Sequence[tuple[int, Callable[[Any], Any]]]) -> tuple[object, ...]:
-        """The parameters of the batch UPDATE as bound for the driver: every column a write may change, then the id."""
-        values = self.bound(binders)
-        return (*(values[index] for index in _UPDATED_POSITIONS), self.id)
-
-    def changes(self) -> dict[str, object]:
-        """The parameters of the batch UPDATE: the contact's id and every column a write may change."""
-        return {"contact_id": self.id, **dict(zip(_UPDATED_COLUMNS, _updated_values(self), strict=True))}
 
 
 @lru_cache(maxsize=8)
@@ -196,6 +219,29 @@ def _row_loaders(dialect: Dialect) -> tuple[tuple[int, Callable[[Any], Any]], ..
         if load is not None:
             loaders.append((index, load))
     return tuple(loaders)
+
+
+@lru_cache(maxsize=16)
+def _postgresql_holder_lookup(rule_indexes: tuple[int, ...], lock: bool) -> TextualSelect:
+    """The contacts holding any of the keys given for these rules (:keys_<rule index>, comma-separated) in
+    :directory_id, built once per shape (which rules, whether to lock) instead of on each write.
+
+    Each wanted key is probed on its rule's unique index (LATERAL … LIMIT 1): the cost follows the batch, not the
+    table. (key = ANY($1) was planned as a sequential scan once the plan was generic, and a plain join as a hash join
+    over the whole directory while the table's statistics lag behind its growth.) The directory is checked outside the
+    probe: inside, stale statistics made a (directory_id, …) index look better than the key's."""
+    found = " UNION ALL ".join(
+        f"SELECT holder.id FROM unnest(string_to_array(:keys_{index}, ',')) AS wanted(key)"
+        f" CROSS JOIN LATERAL (SELECT id, directory_id FROM contacts WHERE {DEDUP_KEY_COLUMNS[index]} = wanted.key LIMIT 1)"
+        " AS holder WHERE holder.directory_id = :directory_id"
+        for index in rule_indexes
+    )
+    # Then the holders by primary key (= ANY of the probes' array: the primary key is the one index it can take),
+    # locked with FOR UPDATE, which writes nothing.
+    statement = f"SELECT {_COLUMN_LIST} FROM contacts WHERE contacts.id = ANY(ARRAY({found}))"
+    if lock:
+        statement += " ORDER BY contacts.id FOR UPDATE"
+    return text(statement).columns(*Contact.__table__.c)
 
 
 def _remembering(bind: Callable[[Any], Any]) -> Callable[[Any], Any]:
@@ -230,15 +276,14 @@ class _Keying:
     key has at most one holder, and a contact holds its values' key for a rule unless another contact already does
     (the first to hold a key keeps it, so a lookup always finds the same contact for the same values)."""
 
-    def __init__(
-        self, directory_id: str, rules: Sequence[Sequence[str]], looked_up: set[tuple[int, str]], stored: dict[str, ContactRow]
-    ) -> None:
-        self.directory_id = directory_id
-        self.rules = rules
+    def __init__(self, keys_of: IdentityKeys, looked_up: set[tuple[int, str]], stored: dict[str, ContactRow]) -> None:
+        self.keys_of = keys_of
         # The holder of each key looked up: first the stored contacts found, then the batch's own.
         self.owners = _owners_of(looked_up, stored.values())
         self.looked_up = looked_up
         self.stored = stored
+        # The stored contacts' column values as loaded, before the write changes them (see changed_positions).
+        self.loaded = {contact_id: _contact_values(contact) for contact_id, contact in stored.items()}
         self.updated: dict[str, ContactRow] = {}
         # Stored contacts that give up a key: their old keys are cleared before any contact is written, so a key one
         # gives up can go to another whatever order the updates run in (two contacts may even swap values).
@@ -252,8 +297,8 @@ class _Keying:
         """The contact's keys follow its values (after apply_write)."""
         if stored:
             self.updated[contact.id] = contact
-        wanted = dict(identity_keys(self.rules, normalized_identity(contact), self.directory_id))  # type: ignore[arg-type]
-        for index, column in enumerate(DEDUP_KEY_COLUMNS[: len(self.rules)]):
+        wanted = dict(self.keys_of(normalized_identity(contact)))  # type: ignore[arg-type]
+        for index, column in enumerate(DEDUP_KEY_COLUMNS[: self.keys_of.rule_count]):
             held = getattr(contact, column)
             key = wanted.get(index)
             if key == held:
@@ -276,6 +321,17 @@ class _Keying:
             elif holder != contact.id:
                 continue
             setattr(contact, column, key)
+
+    def changed_positions(self, contact: ContactRow) -> tuple[int, ...]:
+        """Positions in _CONTACT_COLUMNS of the stored contact's columns that differ from the database once the keys
+        of rekeyed contacts are cleared: the values the write changed, and a rekeyed contact's keys."""
+        loaded, now = self.loaded[contact.id], _contact_values(contact)
+        rekeyed = contact.id in self.rekeyed
+        return tuple(
+            position
+            for position in _UPDATED_POSITIONS
+            if loaded[position] != now[position] or (rekeyed and position in _KEY_POSITIONS)
+        )
 
     def held_elsewhere(self, holders: Mapping[tuple[int, str], str]) -> list[tuple[ContactRow, tuple[int, str]]]:
         """The unchecked keys, still taken, that a contact outside this write holds (holders: the database's)."""
@@ -432,9 +488,10 @@ class DirectoryRepository:
         writer created the same person first, the insert raises IntegrityError and the caller retries the whole
         batch, which then finds the person and becomes an update."""
         rules, has_segments = await self._write_target(directory_id)
-        incoming = [identity_keys(rules, write.normalized_identity(), directory_id) for write in writes]
+        keys_of = IdentityKeys(rules, directory_id)
+        incoming = [keys_of(write.normalized_identity()) for write in writes]
         looked_up = {key for keys in incoming for key in keys}
-        keying = _Keying(directory_id, rules, looked_up, await self._holders(directory_id, looked_up, lock=True))
+        keying = _Keying(keys_of, looked_up, await self._holders(directory_id, looked_up, lock=True))
         owners = keying.owners
         created: dict[str, ContactRow] = {}
         outcomes: list[UpsertOutcome] = []
@@ -447,18 +504,17 @@ class DirectoryRepository:
                 if match is not None:
                     break
             if match is None:
-                fresh = ContactRow.created_by(write, new_id(prefix), directory_id, now)
-                created[fresh.id] = fresh
                 # A new contact holds exactly the keys of the values written, none of which has an owner (else it matched).
+                contact_id = new_id(prefix)
+                created[contact_id] = ContactRow.created_by(write, contact_id, directory_id, now, keys)
                 for key in keys:
-                    owners[key] = fresh.id
-                    setattr(fresh, DEDUP_KEY_COLUMNS[key[0]], key[1])
-                outcomes.append(UpsertOutcome(fresh.id, created=True))
+                    owners[key] = contact_id
+                outcomes.append(UpsertOutcome(contact_id, True))
             else:
                 contact = created.get(match) or keying.stored[match]
                 apply_write(contact, write, now)  # type: ignore[arg-type]
                 keying.rekey(contact, stored=match not in created)
-                outcomes.append(UpsertOutcome(match, created=False))
+                outcomes.append(UpsertOutcome(match, False))
         new_contacts = list(created.values())
         if self._dialect() == "postgresql":
             # In key order: concurrent batches of the same new people then meet on the same first row, where one waits
@@ -495,7 +551,7 @@ class DirectoryRepository:
         stored = await self._lock_and_load(directory_id, {contact_id})
         if contact_id not in stored:
             raise ContactNotFound(contact_id)
-        keying = _Keying(directory_id, directory.dedup_rules or [], set(), stored)
+        keying = _Keying(IdentityKeys(directory.dedup_rules or [], directory_id), set(), stored)
         contact = stored[contact_id]
         apply_write(contact, write)  # type: ignore[arg-type]
         keying.rekey(contact, stored=True)
@@ -520,22 +576,22 @@ class DirectoryRepository:
         if keying.updated:
             dialect = self._session.get_bind().dialect
             if dialect.name == "postgresql":
-                # One UPDATE per row (asyncpg pipelines them): joined to a JSON document of the rows instead, the
-                # planner scanned the table while its statistics lagged behind its growth.
-                table = Contact.__table__
-                await self._session.execute(
-                    update(table)
-                    .where(table.c.id == bindparam("contact_id"))
-                    .values({column: bindparam(column) for column in _UPDATED_COLUMNS}),
-                    [contact.changes() for contact in keying.updated.values()],
-                )
-            else:  # as _insert_contacts does
+                await self._session.execute(_UPDATE_FROM_JSON, {"rows": _json_document(list(keying.updated.values()))})
+            else:
+                # Straight to the driver, as _insert_contacts does, and only the columns the write changed: SQLite
+                # rewrites the entries of every index on a column the UPDATE sets, changed or not (all columns cost
+                # ~50 us per contact, three changed ones ~14). One statement per set of changed columns.
                 binders = _row_binders(dialect)
+                by_columns: dict[tuple[int, ...], list[tuple[object, ...]]] = {}
+                for contact in keying.updated.values():
+                    positions = keying.changed_positions(contact)
+                    if positions:
+                        values = contact.bound(binders)
+                        by_columns.setdefault(positions, []).append((*(values[p] for p in positions), contact.id))
                 connection = await self._session.connection()
-                await connection.exec_driver_sql(
-                    f"UPDATE contacts SET {', '.join(f'{column} = ?' for column in _UPDATED_COLUMNS)} WHERE id = ?",
-                    [contact.bound_changes(binders) for contact in keying.updated.values()],
-                )
+                for positions, parameters in by_columns.items():
+                    assignments = ", ".join(f"{_CONTACT_COLUMNS[position]} = ?" for position in positions)
+                    await connection.exec_driver_sql(f"UPDATE contacts SET {assignments} WHERE id = ?", parameters)
         if created:
             await self._insert_contacts(created)
 
@@ -551,14 +607,7 @@ class DirectoryRepository:
                 [contact.bound(binders) for contact in contacts],
             )
             return
-        # One INSERT … SELECT over one JSON document of the rows (json_populate_recordset maps its keys onto the
-        # columns): a single execution instead of one per row, and a single parameter for the driver to encode.
-        # (One array per column through unnest cost the driver five times the CPU.)
-        columns = ", ".join(_CONTACT_COLUMNS)
-        await self._session.execute(
-            text(f"INSERT INTO contacts ({columns}) SELECT {columns} FROM json_populate_recordset(NULL::contacts, :rows)"),
-            {"rows": _json_document([contact.row() for contact in contacts])},
-        )
+        await self._session.execute(_INSERT_FROM_JSON, {"rows": _json_document(contacts)})
 
     async def _holders(self, directory_id: str, keys: set[tuple[int, str]], lock: bool) -> dict[str, ContactRow]:
         """The contacts of the directory holding any of these (rule index, key), found on the key columns' unique
@@ -570,27 +619,13 @@ class DirectoryRepository:
         for index, key in keys:
             by_rule.setdefault(index, []).append(key)
         if self._dialect() == "postgresql":
-            # Each wanted key probed on its rule's unique index (LATERAL … LIMIT 1): the cost follows the batch, not
-            # the table. (key = ANY($1) was planned as a sequential scan once the plan was generic, and a plain join
-            # as a hash join over the whole directory while the table's statistics lag behind its growth.) The
-            # directory is checked outside the probe: inside, stale statistics made a (directory_id, …) index look
-            # better than the key's.
-            found = " UNION ALL ".join(
-                f"SELECT holder.id FROM unnest(CAST(:keys_{index} AS text[])) AS wanted(key)"
-                f" CROSS JOIN LATERAL (SELECT id, directory_id FROM contacts WHERE {DEDUP_KEY_COLUMNS[index]} = wanted.key LIMIT 1)"
-                " AS holder WHERE holder.directory_id = :directory_id"
-                for index in by_rule
-            )
-            # Then the holders by primary key (= ANY of the probes' array: the primary key is the one index it can
-            # take), locked with FOR UPDATE, which writes nothing.
-            statement = f"SELECT contacts.* FROM contacts WHERE contacts.id = ANY(ARRAY({found}))"
-            if lock:
-                statement += " ORDER BY contacts.id FOR UPDATE"
-            parameters: dict[str, object] = {f"keys_{index}": wanted for index, wanted in by_rule.items()}
+            # Each rule's keys as one comma-separated text (keys are hex digits): the driver encodes one string
+            # instead of an array element by element.
+            parameters: dict[str, object] = {f"keys_{index}": ",".join(wanted) for index, wanted in by_rule.items()}
             rows = await self._session.execute(
-                text(statement).columns(*Contact.__table__.c), {"directory_id": directory_id, **parameters}
+                _postgresql_holder_lookup(tuple(sorted(by_rule)), lock), {"directory_id": directory_id, **parameters}
             )
-            return {row.id: ContactRow.stored(row) for row in rows.mappings()}
+            return {row.id: ContactRow(*row) for row in rows}
         # A union of one index lookup per rule, and the contacts by primary key: SQLite would answer an OR of the rules
         # through one of the (directory_id, …) indexes, scanning the directory (hence also +directory_id, which keeps
         # those indexes out of the lookups). Straight to the driver: SQLAlchemy's rendering of the expanding IN lists
@@ -617,7 +652,7 @@ class DirectoryRepository:
             .values(updated_at=utc_now())
             .returning(*table.c)
         )
-        return {row.id: ContactRow.stored(row) for row in rows.mappings()}
+        return {row.id: ContactRow(*row) for row in rows}
 
     async def delete_contact(self, directory_id: str, contact_id: str) -> None:
         """Deletes the contact; its identity keys, transactions, list and segment memberships cascade with it."""
@@ -743,11 +778,12 @@ class DirectoryRepository:
         return self._session.get_bind().dialect.name
 
 
-def _json_document(rows: list[dict[str, object]]) -> str:
+def _json_document(contacts: list[ContactRow]) -> str:
+    """The contacts as a JSON array of objects keyed by column (orjson writes the dataclasses as they are)."""
     try:
-        return orjson.dumps(rows).decode()  # datetimes as RFC 3339, which PostgreSQL reads
+        return orjson.dumps(contacts).decode()  # datetimes as RFC 3339, which PostgreSQL reads
     except TypeError:  # an integer past 64 bits in embedded data: the standard library takes any size
-        return json.dumps(rows, default=datetime.isoformat)
+        return json.dumps([contact.row() for contact in contacts], default=datetime.isoformat)
 
 
 def _paged(query, model, page: Page):  # type: ignore[no-untyped-def]

@@ -479,18 +479,18 @@ def _page(page: common_pb2.PageRequest) -> Page:
 
 
 def _contact_write(contact: directory_pb2.ContactInput, embedded_field: str = "contact.embedded_data") -> ContactWrite:
-    # Spelled out field by field: this runs once per contact of a bulk upsert.
+    # Spelled out field by field, and positional in ContactWrite's field order (keywords cost a tenth more): this runs
+    # once per contact of a bulk upsert.
     has = contact.HasField
-    embedded = _struct_scalars(contact.embedded_data) if has("embedded_data") else {}
     return ContactWrite(
-        first_name=contact.first_name if has("first_name") else None,
-        last_name=contact.last_name if has("last_name") else None,
-        email=contact.email if has("email") else None,
-        phone=contact.phone if has("phone") else None,
-        ext_ref=contact.ext_ref if has("ext_ref") else None,
-        language=contact.language if has("language") else None,
-        unsubscribed=contact.unsubscribed if has("unsubscribed") else None,
-        embedded_data=check_embedded_data(embedded, embedded_field),
+        contact.first_name if has("first_name") else None,
+        contact.last_name if has("last_name") else None,
+        contact.email if has("email") else None,
+        contact.phone if has("phone") else None,
+        contact.ext_ref if has("ext_ref") else None,
+        contact.language if has("language") else None,
+        contact.unsubscribed if has("unsubscribed") else None,
+        check_embedded_data(_struct_scalars(contact.embedded_data), embedded_field) if has("embedded_data") else {},
     )
 
 
@@ -499,7 +499,9 @@ def _struct_scalars(struct: struct_pb2.Struct) -> dict[str, Any]:
     walks descriptors per value, several times slower on the bulk upsert path). Anything but a string, number or
     boolean becomes None, which check_embedded_data refuses with the field named, as it refused the dict or list."""
     values: dict[str, Any] = {}
-    for key, value in struct.fields.items():
+    fields = struct.fields
+    for key in fields:  # by key: the map's items() is the generic Mapping one, a Python generator
+        value = fields[key]
         kind = value.WhichOneof("kind")
         if kind == "string_value":
             values[key] = value.string_value

@@ -129,6 +129,43 @@ async def test_embedded_data_merges_key_by_key(directories, caller) -> None:  # 
     assert stored.updated_at.ToDatetime() >= stored.created_at.ToDatetime()
 
 
+async def test_one_batch_writes_each_stored_contact_s_own_changes(directories, caller) -> None:  # type: ignore[no-untyped-def]
+    """Stored contacts matched in one bulk upsert change different fields (written back by the columns they change):
+    each ends up with exactly its own write applied, and stays findable by every rule."""
+    pool = await new_directory(directories, caller, [EXT_REF], [EMAIL])
+    original = [
+        directory_pb2.ContactInput(ext_ref="crm-1", email="ada@example.com", first_name="Ada"),
+        directory_pb2.ContactInput(ext_ref="crm-2", email="cleo@example.com", first_name="Cleo"),
+        directory_pb2.ContactInput(ext_ref="crm-3", email="edo@example.com", first_name="Edo"),
+    ]
+    original[0].embedded_data.update({"plan": "free"})
+    created = await directories.UpsertContacts(
+        directory_pb2.UpsertContactsRequest(directory_id=pool, contacts=original), metadata=caller.metadata
+    )
+    ada, cleo, edo = (result.contact_id for result in created.results)
+    changes = [
+        directory_pb2.ContactInput(ext_ref="crm-1", last_name="Lovelace"),
+        directory_pb2.ContactInput(ext_ref="crm-2", email="CLEO@example.com"),
+        directory_pb2.ContactInput(ext_ref="crm-3", email="edo@new.example.com", unsubscribed=True),
+    ]
+    changes[0].embedded_data.update({"visits": 2})
+    updated = await directories.UpsertContacts(
+        directory_pb2.UpsertContactsRequest(directory_id=pool, contacts=changes), metadata=caller.metadata
+    )
+    assert [(result.contact_id, result.created) for result in updated.results] == [(ada, False), (cleo, False), (edo, False)]
+    stored = {contact_id: await get(directories, caller, pool, contact_id) for contact_id in (ada, cleo, edo)}
+    assert (stored[ada].first_name, stored[ada].last_name, stored[ada].email) == ("Ada", "Lovelace", "ada@example.com")
+    assert json_format.MessageToDict(stored[ada].embedded_data) == {"plan": "free", "visits": 2}
+    assert (stored[cleo].first_name, stored[cleo].email, stored[cleo].unsubscribed) == ("Cleo", "CLEO@example.com", False)
+    assert (stored[edo].email, stored[edo].unsubscribed, stored[edo].last_name) == ("edo@new.example.com", True, "")
+    found = [
+        (await upsert(directories, caller, pool, **fields)).contact_id
+        for fields in ({"email": "ada@example.com"}, {"email": "cleo@example.com"}, {"email": "edo@new.example.com"})
+    ]
+    assert found == [ada, cleo, edo]
+    assert (await upsert(directories, caller, pool, email="edo@example.com")).created  # the email Edo gave up
+
+
 async def test_concurrent_writes_of_one_new_person_create_one_contact(directories, caller) -> None:  # type: ignore[no-untyped-def]
     pool = await new_directory(directories, caller, [EXT_REF], [EMAIL])
     writes = [

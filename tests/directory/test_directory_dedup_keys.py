@@ -5,6 +5,7 @@ upsert evaluates."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 from datetime import UTC, datetime
@@ -127,7 +128,14 @@ def test_a_new_contact_row_is_what_a_write_makes_of_an_empty_contact() -> None:
     for write in (ContactWrite(), ContactWrite(email=" Ada@X.io ", phone="+1 555", unsubscribed=True, embedded_data={"a": 1})):
         expected = empty_contact_row("CID_1", "POOL_a", now)
         apply_write(expected, write, now)  # type: ignore[arg-type]
-        assert ContactRow.created_by(write, "CID_1", "POOL_a", now).row() == expected.row()
+        assert ContactRow.created_by(write, "CID_1", "POOL_a", now, []).row() == expected.row()
+    keyed = ContactRow.created_by(ContactWrite(email="a@x.io"), "CID_1", "POOL_a", now, [(0, "k1"), (2, "k3")])
+    assert (keyed.dedup_key_1, keyed.dedup_key_2, keyed.dedup_key_3) == ("k1", None, "k3")
+
+
+def test_a_contact_row_has_the_contacts_columns_in_table_order() -> None:
+    """Rows read from the table build ContactRows positionally."""
+    assert [field.name for field in dataclasses.fields(ContactRow)] == [column.key for column in Contact.__table__.columns]
 
 
 async def new_directory(directories, caller, *rules: list[int]) -> str:  # type: ignore[no-untyped-def]
