@@ -5,7 +5,7 @@ email, 10% of the rows repeating an earlier person) beside a raw SQLAlchemy Core
     python benchmarks/directory_upsert.py [--quick] [--rounds N]     ends with: RESULT directory_upsert ratio=<ours/baseline> ...
 
 ratio is the lower of the two databases' ratios (ours / raw insert; the issue's target is >= 0.5). Each database is
-measured in --rounds pairs (raw insert then ours, fresh databases, default 3) and the median pair by ratio is
+measured in --rounds pairs (raw insert then ours, fresh databases, default 5) and the median pair by ratio is
 reported, so one pair hit by another process's burst of load does not decide the figure. Beside the rates,
 each side's CPU time of this process per row (time.process_time over the timed part: for ours the gRPC client and the
 in-process server, for SQLite also the database work; PostgreSQL works in its own processes), a steadier guide than
@@ -248,6 +248,6 @@ async def main(quick: bool, rounds: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, under a minute")
-    parser.add_argument("--rounds", type=int, default=3, help="raw/ours pairs per database; the median pair is reported")
+    parser.add_argument("--rounds", type=int, default=5, help="raw/ours pairs per database; the median pair is reported")
     arguments = parser.parse_args()
     asyncio.run(main(arguments.quick, arguments.rounds))
