@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import sys
 
 import grpc
@@ -24,6 +23,7 @@ from services.common.metrics import (
     HttpMetricsMiddleware,
     serve_metrics,
 )
+from tests.ports import free_port
 
 SERVICE = "cxflow.test.Echo"
 
@@ -139,17 +139,11 @@ async def test_http_requests_are_counted_by_route_template_and_status_class() ->
     assert "/items/a" not in {sample.labels.get("route") for metric in registry.collect() for sample in metric.samples}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 async def test_serve_metrics_exposes_the_registry_and_port_zero_turns_it_off() -> None:
     registry = CollectorRegistry()
     HttpMetrics(registry).observe("GET", "/x", 200, 0.01)
     assert serve_metrics(registry, "127.0.0.1", 0, process="test") is None
-    endpoint = serve_metrics(registry, "127.0.0.1", _free_port(), process="test")
+    endpoint = serve_metrics(registry, "127.0.0.1", free_port(), process="test")
     assert endpoint is not None
     try:
         async with httpx.AsyncClient() as client:
@@ -164,7 +158,7 @@ async def test_serve_metrics_exposes_the_registry_and_port_zero_turns_it_off() -
 
 async def test_a_service_process_serves_its_metrics_on_the_port_its_setting_names(tmp_path) -> None:
     """`python -m services.directory` as deployed: DIRECTORY_METRICS_PORT and METRICS_HOST decide where /metrics is."""
-    metrics_port, grpc_port = _free_port(), _free_port()
+    metrics_port, grpc_port = free_port(), free_port()
     env = {
         **os.environ,
         "CXFLOW_DATA_DIR": str(tmp_path / "data"),
@@ -172,7 +166,7 @@ async def test_a_service_process_serves_its_metrics_on_the_port_its_setting_name
         "DIRECTORY_GRPC_PORT": str(grpc_port),
         "DIRECTORY_METRICS_PORT": str(metrics_port),
         "METRICS_HOST": "127.0.0.1",
-        "INGESTION_GRPC_TARGET": f"127.0.0.1:{_free_port()}",  # nobody there: the outbox has nothing to deliver anyway
+        "INGESTION_GRPC_TARGET": f"127.0.0.1:{free_port()}",  # nobody there: the outbox has nothing to deliver anyway
     }
     env.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)
     process = await asyncio.create_subprocess_exec(

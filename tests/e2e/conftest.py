@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -17,13 +16,8 @@ from services.common.settings import Settings
 from services.directory.server import start_directory
 from services.ingestion.server import start_ingestion
 from services.notification.server import start_notification
+from tests.ports import free_port
 from workflows.worker import build_worker
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass

@@ -15,7 +15,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from cxflow.demo import read_demo_env
-from tests.e2e.conftest import free_port
+from tests.ports import free_port
 
 pytestmark = pytest.mark.e2e
 

@@ -29,7 +29,7 @@ from services.directory.server import start_directory
 from services.ingestion.server import start_ingestion
 from services.notification.server import start_notification
 from tests.conftest import INTERNAL_TOKEN
-from tests.e2e.conftest import free_port
+from tests.ports import free_port
 from workflows.worker import build_worker, temporal_runtime
 
 pytestmark = pytest.mark.e2e
