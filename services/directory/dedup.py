@@ -84,7 +84,8 @@ class IdentityKeys:
             (index, list(fields), "[" + _FIELD_PREFIXES[fields[0]] if len(fields) == 1 else "")
             for index, fields in enumerate(rules)
         ]
-        # The scoping hash after the directory's part: each key continues a copy of it (see scoped_key).
+        # A key is the first KEY_HEX_DIGITS hex digits of sha256("<directory id>:<sha256 hex of the values' JSON>")
+        # (the form revision 0005 moved the stored keys into); each key continues a copy of the directory's part.
         self._scope = hashlib.sha256(f"{directory_id}:".encode())
 
     def __call__(self, normalized: Mapping[str, str | None]) -> list[tuple[int, str]]:
@@ -108,16 +109,3 @@ class IdentityKeys:
             scoped.update(hexlify(hashlib.sha256(payload.encode()).digest()))
             keys.append((index, scoped.hexdigest()[:KEY_HEX_DIGITS]))
         return keys
-
-
-def identity_keys(
-    rules: Sequence[Sequence[str]], normalized: Mapping[str, str | None], directory_id: str
-) -> list[tuple[int, str]]:
-    """The identity keys of one contact's normalized values (IdentityKeys, for one contact)."""
-    return IdentityKeys(rules, directory_id)(normalized)
-
-
-def scoped_key(directory_id: str, values_key: str) -> str:
-    """A directory's key for the sha256 hex of a rule's values (how keys were stored before they were scoped):
-    the first KEY_HEX_DIGITS hex digits of the sha256 of both."""
-    return hashlib.sha256(f"{directory_id}:{values_key}".encode()).hexdigest()[:KEY_HEX_DIGITS]

@@ -99,7 +99,7 @@ class Contact(Base):
     ext_ref_normalized: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
-    # The identity key (dedup.identity_keys: a hash of the directory and the rule's normalized values) this contact
+    # The identity key (dedup.IdentityKeys: a hash of the directory and the rule's normalized values) this contact
     # holds for each of the directory's dedup rules, in rule order; NULL when the rule's fields are absent or another
     # contact holds the key. The unique indexes make "one contact per identity" a database guarantee, so concurrent
     # writers of the same new person cannot both create it; indexes of the key alone (it names its directory), so the

@@ -18,7 +18,6 @@ from cxflow.v1 import directory_pb2
 from services.common.db import create_engine, create_session_factory
 from services.common.migrations import alembic_config, upgrade_to_head_async
 from services.directory.contacts import ContactWrite, apply_write
-from services.directory.dedup import scoped_key
 from services.directory.models import Contact
 from services.directory.repository import ContactRow, DirectoryRepository
 
@@ -30,6 +29,11 @@ BEFORE_KEYS_MOVED = "0004_keys_no_directory_fk"
 def unscoped_key(pairs: list[list[str]]) -> str:
     """A key as revision 0001 stored it: sha256 hex of the compact JSON of [[field, normalized value], ...]."""
     return hashlib.sha256(json.dumps(pairs, separators=(",", ":"), ensure_ascii=False).encode()).hexdigest()
+
+
+def scoped_key(directory_id: str, key: str) -> str:
+    """That key as revision 0005 stores it on the contact: the first 24 hex digits of sha256("<directory>:<key>")."""
+    return hashlib.sha256(f"{directory_id}:{key}".encode()).hexdigest()[:24]
 
 
 async def migrate(url: str, revision: str, down: bool = False) -> None:

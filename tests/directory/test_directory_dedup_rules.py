@@ -8,7 +8,7 @@ import json
 import pytest
 
 from services.directory.contacts import check_embedded_data
-from services.directory.dedup import check_rules, identity_keys, normalize, scoped_key
+from services.directory.dedup import IdentityKeys, check_rules, normalize
 from services.directory.errors import InvalidDirectoryRequest
 
 
@@ -18,6 +18,10 @@ def test_normalization_per_field() -> None:
     assert normalize("phone", "+1 (555) 010-0000") == "15550100000"
     assert normalize("extRef", " CRM-1 ") == "CRM-1"  # external ids keep their case
     assert normalize("phone", "n/a") is None and normalize("email", "   ") is None and normalize("email", None) is None
+
+
+def identity_keys(rules: list[list[str]], normalized: dict[str, str], directory_id: str) -> list[tuple[int, str]]:
+    return IdentityKeys(rules, directory_id)(normalized)
 
 
 def test_identity_keys_only_for_rules_with_every_field() -> None:
@@ -42,7 +46,7 @@ def test_identity_keys_name_their_directory() -> None:
     [(_, in_a)], [(_, in_b)] = identity_keys([["email"]], normalized, "POOL_a"), identity_keys([["email"]], normalized, "POOL_b")
     assert in_a != in_b and len(in_a) == 24
     unscoped = hashlib.sha256(json.dumps([["email", "ada@example.com"]], separators=(",", ":")).encode()).hexdigest()
-    assert in_a == scoped_key("POOL_a", unscoped)
+    assert in_a == hashlib.sha256(f"POOL_a:{unscoped}".encode()).hexdigest()[:24]
 
 
 def test_rule_checks() -> None:

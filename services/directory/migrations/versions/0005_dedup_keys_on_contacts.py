@@ -43,7 +43,7 @@ _directories = sa.table("directories", sa.column("id"), sa.column("dedup_rules",
 
 
 def _scoped(directory_id: str, values_key: str) -> str:
-    """services.directory.dedup.scoped_key as of this revision."""
+    """The directory scoping of a key, as services.directory.dedup.IdentityKeys makes it at this revision."""
     return hashlib.sha256(f"{directory_id}:{values_key}".encode()).hexdigest()[:24]
 
 
