@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 from structlog.testing import capture_logs
@@ -98,15 +100,27 @@ async def test_smtp_password_never_reaches_the_logs_or_the_error(settings: Setti
     assert catcher.messages == []
 
 
+@asynccontextmanager
+async def channel_to(
+    catcher: MailCatcher, settings: Settings, connections: SmtpConnections | None = None
+) -> AsyncIterator[SmtpEmailChannel]:
+    """The catcher started and a channel sending to it; afterwards the channel closed and the catcher stopped."""
+    await catcher.start()
+    channel = SmtpEmailChannel(settings.with_overrides(smtp_host="127.0.0.1", smtp_port=catcher.port), connections)
+    try:
+        yield channel
+    finally:
+        await channel.aclose()
+        await catcher.stop()
+
+
 async def _send(channel: SmtpEmailChannel, subject: str) -> None:
     await channel.send(compose(make_request(subject=subject), default_from="a@example.com", message_id=f"<{subject}@cxflow>"))
 
 
 async def test_consecutive_messages_share_one_connection_until_the_channel_closes(settings: Settings) -> None:
     catcher = MailCatcher()
-    await catcher.start()
-    channel = SmtpEmailChannel(settings.with_overrides(smtp_host="127.0.0.1", smtp_port=catcher.port))
-    try:
+    async with channel_to(catcher, settings) as channel:
         for subject in ("one", "two", "three"):
             await _send(channel, subject)
         assert [m["Subject"] for m in await catcher.wait_for(3)] == ["one", "two", "three"]
@@ -118,40 +132,28 @@ async def test_consecutive_messages_share_one_connection_until_the_channel_close
                 break
             await asyncio.sleep(0.01)
         assert catcher.open_connections == 0
-    finally:
-        await catcher.stop()
 
 
 async def test_concurrent_messages_each_get_a_connection_and_all_arrive(settings: Settings) -> None:
     catcher = MailCatcher()
-    await catcher.start()
-    channel = SmtpEmailChannel(settings.with_overrides(smtp_host="127.0.0.1", smtp_port=catcher.port))
-    try:
+    async with channel_to(catcher, settings) as channel:
         await asyncio.gather(*(_send(channel, f"m{i}") for i in range(12)))
         await asyncio.gather(*(_send(channel, f"n{i}") for i in range(12)))
         messages = await catcher.wait_for(24)
         assert sorted(m["Subject"] for m in messages) == sorted([f"m{i}" for i in range(12)] + [f"n{i}" for i in range(12)])
         # The second wave reused the first wave's connections, up to the number kept idle.
         assert 12 <= catcher.connections_accepted <= 24 - 8
-    finally:
-        await channel.aclose()
-        await catcher.stop()
 
 
 async def test_a_connection_the_server_dropped_is_replaced(settings: Settings) -> None:
     catcher = MailCatcher()
-    await catcher.start()
-    channel = SmtpEmailChannel(settings.with_overrides(smtp_host="127.0.0.1", smtp_port=catcher.port))
-    try:
+    async with channel_to(catcher, settings) as channel:
         await _send(channel, "before")
         await catcher.stop()  # the server goes down and drops the kept connection
         await catcher.start()  # and comes back on the same port
         await _send(channel, "after")
         assert [m["Subject"] for m in await catcher.wait_for(2)] == ["before", "after"]
         assert catcher.connections_accepted == 2
-    finally:
-        await channel.aclose()
-        await catcher.stop()
 
 
 class ClosingOnNoop(MailCatcher):
@@ -166,15 +168,10 @@ class ClosingOnNoop(MailCatcher):
 
 async def test_a_kept_connection_that_fails_its_probe_is_not_used(settings: Settings) -> None:
     catcher = ClosingOnNoop()
-    await catcher.start()
     connections = SmtpConnections(probe_after_seconds=0.0)  # probe before every reuse
-    channel = SmtpEmailChannel(settings.with_overrides(smtp_host="127.0.0.1", smtp_port=catcher.port), connections)
-    try:
+    async with channel_to(catcher, settings, connections) as channel:
         await _send(channel, "first")
         await _send(channel, "second")
         assert [m["Subject"] for m in await catcher.wait_for(2)] == ["first", "second"]
         assert catcher.noops == 1
         assert catcher.connections_accepted == 2
-    finally:
-        await channel.aclose()
-        await catcher.stop()
