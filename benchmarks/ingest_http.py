@@ -38,7 +38,7 @@ from services.common.auth import internal_metadata
 from services.common.db import create_engine
 from services.common.gc_tuning import tune_for_serving
 from services.common.settings import Settings
-from services.ingestion.models import InboxMessage
+from services.ingestion.models import InboxBatch
 from services.ingestion.segment_spec import parse_object
 from services.ingestion.server import start_ingestion
 
@@ -125,7 +125,7 @@ async def drain(database_url: str) -> float:
     try:
         while True:
             async with engine.connect() as connection:
-                pending = (await connection.execute(select(func.count()).where(InboxMessage.status == "pending"))).scalar_one()
+                pending = (await connection.execute(select(func.count()).where(InboxBatch.status == "pending"))).scalar_one()
             if not pending:
                 return time.perf_counter() - started
             await asyncio.sleep(0.1)

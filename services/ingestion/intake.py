@@ -1,5 +1,6 @@
-"""Accepting Segment messages: concurrent requests' messages are stored in the inbox by one group commit (one
-transaction, one fsync), each request answered only once its rows are durable; replayed ids are skipped."""
+"""Accepting Segment messages: concurrent requests are stored in the inbox by one group commit (one transaction, one
+fsync), each request answered only once its messages are durable; a request's new messages are one inbox batch,
+replayed ids are acknowledged and skipped."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from services.ingestion.repository import IngestionRepository
 
 log = structlog.get_logger(__name__)
 
-MAX_GROUP_ROWS = 10_000  # one batch request holds at most 2,500, so a group is a handful of requests
+MAX_GROUP_MESSAGES = 10_000  # one batch request holds at most 2,500, so a group is a handful of requests
 
 
 @dataclass(frozen=True)
@@ -38,30 +39,10 @@ class SourceRef:
 
 @dataclass
 class _Request:
-    rows: list[dict[str, Any]]
-    done: asyncio.Future[set[tuple[str, str]]] = field(repr=False)
-
-
-def inbox_rows(source: SourceRef | Source, messages: list[dict[str, Any]], received_at: datetime) -> list[dict[str, Any]]:
-    """Pending inbox rows for normalized messages; a batch repeating a messageId keeps its first occurrence."""
-    rows: dict[str, dict[str, Any]] = {}
-    for message in messages:
-        rows.setdefault(
-            message["messageId"],
-            {
-                "organization_id": source.organization_id,
-                "source_id": source.id,
-                "message_id": message["messageId"],
-                "type": message["type"],
-                "payload": message,
-                "received_at": received_at,
-                "status": "pending",
-                "attempts": 0,
-                "error": "",
-                "next_attempt_at": received_at,
-            },
-        )
-    return list(rows.values())
+    source: SourceRef | Source
+    messages: list[dict[str, Any]]
+    received_at: datetime
+    done: asyncio.Future[set[str]] = field(repr=False)  # the message ids stored (new for the source)
 
 
 class InboxWriter:
@@ -93,18 +74,16 @@ class InboxWriter:
 
     async def accept(self, source: SourceRef | Source, messages: list[dict[str, Any]], received_at: datetime) -> list[AcceptedMessage]:
         """Returns once the messages are committed (or were already stored): one entry per message, in order."""
-        rows = inbox_rows(source, messages, received_at)
         if self._task is None or self._task.done():
             raise RuntimeError("the inbox writer is not running")
-        done: asyncio.Future[set[tuple[str, str]]] = asyncio.get_running_loop().create_future()
-        self._waiting.append(_Request(rows, done))
+        done: asyncio.Future[set[str]] = asyncio.get_running_loop().create_future()
+        self._waiting.append(_Request(source, messages, received_at, done))
         self._wake.set()
-        inserted = await done
+        stored = await done
         accepted, seen = [], set()
         for message in messages:
             message_id = message["messageId"]
-            duplicate = (source.id, message_id) not in inserted or message_id in seen
-            accepted.append(AcceptedMessage(message_id, duplicate=duplicate))
+            accepted.append(AcceptedMessage(message_id, duplicate=message_id not in stored or message_id in seen))
             seen.add(message_id)
         duplicates = sum(1 for message in accepted if message.duplicate)
         self._events.record(INTAKE_SEGMENT, EVENT_DEDUPLICATED, duplicates)
@@ -117,27 +96,39 @@ class InboxWriter:
             self._wake.clear()
             while self._waiting:
                 group, size = [], 0
-                while self._waiting and (not group or size + len(self._waiting[0].rows) <= MAX_GROUP_ROWS):
+                while self._waiting and (not group or size + len(self._waiting[0].messages) <= MAX_GROUP_MESSAGES):
                     request = self._waiting.pop(0)
                     group.append(request)
-                    size += len(request.rows)
+                    size += len(request.messages)
                 await self._write(group)
 
     async def _write(self, group: list[_Request]) -> None:
-        # The first request carrying a (source, messageId) owns it; a concurrent repeat is its duplicate.
-        owners: dict[tuple[str, str], _Request] = {}
+        # The first occurrence of a (source, messageId) in the group owns it: a repeat within a request, or in a
+        # concurrent one, is its duplicate.
+        owners: dict[tuple[str, str], tuple[_Request, dict[str, Any]]] = {}
         for request in group:
-            for row in request.rows:
-                owners.setdefault((row["source_id"], row["message_id"]), request)
-        rows = [row for request in group for row in request.rows if owners[(row["source_id"], row["message_id"])] is request]
+            for message in request.messages:
+                owners.setdefault((request.source.id, message["messageId"]), (request, message))
         started = time.perf_counter()
         try:
             async with self._sessions() as session:
-                inserted = await IngestionRepository(session).insert_inbox_messages(rows)
+                repository = IngestionRepository(session)
+                # An id's receipt time only bounds how long it is remembered: the group's first request stands for all.
+                new_keys = await repository.insert_message_ids(list(owners), group[0].received_at)
+                stored: dict[int, list[dict[str, Any]]] = {id(request): [] for request in group}
+                for key, (request, message) in owners.items():
+                    if key in new_keys:
+                        stored[id(request)].append(message)
+                await repository.insert_batches([
+                    {"organization_id": request.source.organization_id, "source_id": request.source.id,
+                     "received_at": request.received_at, "messages": stored[id(request)]}
+                    for request in group
+                    if stored[id(request)]
+                ])  # fmt: skip
                 await session.commit()
         except Exception as exc:  # the loop goes on; the waiting requests learn of the failure
             if len(group) > 1:
-                # One request's rows may be what the database refused: write each alone, so only that one fails.
+                # One request's messages may be what the database refused: write each alone, so only that one fails.
                 log.warning("inbox.group_write_failed", error_type=type(exc).__name__, requests=len(group))
                 for request in group:
                     await self._write([request])
@@ -146,13 +137,10 @@ class InboxWriter:
             if not group[0].done.done():
                 group[0].done.set_exception(exc)
             return
-        log.debug("inbox.group_committed", requests=len(group), rows=len(rows), ms=round((time.perf_counter() - started) * 1000, 1))
-        stored: dict[int, set[tuple[str, str]]] = {id(request): set() for request in group}
-        for key in inserted:
-            stored[id(owners[key])].add(key)
+        log.debug("inbox.group_committed", requests=len(group), messages=len(owners), ms=round((time.perf_counter() - started) * 1000, 1))
         for request in group:
             if not request.done.done():  # a caller that went away (client disconnect) no longer waits
-                request.done.set_result(stored[id(request)])
+                request.done.set_result({message["messageId"] for message in stored[id(request)]})
 
 
 class SourceCache:

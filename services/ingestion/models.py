@@ -1,5 +1,5 @@
-"""SQLAlchemy models of ingestion's database: sources, subscriptions, workflow definitions, the event inbox, trigger
-captures and the membership events already routed."""
+"""SQLAlchemy models of ingestion's database: sources, subscriptions, workflow definitions, the event inbox (batches,
+message ids, failures), trigger captures and the membership events already routed."""
 
 from __future__ import annotations
 
@@ -77,27 +77,61 @@ class WorkflowVersion(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
 
 
-class InboxMessage(Base):
-    """An accepted Segment message, stored before the 200 so a crash never loses it; the processor drains it."""
+class InboxBatch(Base):
+    """One accepted intake request (a Tracking API call, a gRPC SendEvent or SendBatch) with the messages in it that
+    were new for their source, stored before the answer so a crash never loses them. The processor works through
+    the batches in order; `handled` is how far it got, so a pass cut short resumes after the last message that acted.
 
-    __tablename__ = "inbox_messages"
-    # The unique pair is also the dedup: a redelivered messageId for the same source is not stored again.
-    __table_args__ = (
-        UniqueConstraint("source_id", "message_id", name="uq_inbox_messages_source_message"),
-        Index("ix_inbox_messages_status_id", "status", "id"),
-    )
+    One row a request rather than one a message: on SQLite every statement costs a thread hand-off that outweighs
+    SQLite's own work, so a group commit of many requests is two statements (ids, then batches) whatever their size."""
+
+    __tablename__ = "inbox_batches"
+    __table_args__ = (Index("ix_inbox_batches_status_id", "status", "id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)  # arrival order
     organization_id: Mapped[str] = mapped_column(String(64))
     source_id: Mapped[str] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"))
-    message_id: Mapped[str] = mapped_column(String(200))
-    type: Mapped[str] = mapped_column(String(16))
-    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | processed | failed
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    error: Mapped[str] = mapped_column(Text, default="")
+    messages: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # normalized as the Tracking API stores them
+    message_count: Mapped[int] = mapped_column(Integer)
+    handled: Mapped[int] = mapped_column(Integer, default=0)  # messages [0, handled) are done (processed or failed)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | processed
+    processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class InboxMessageId(Base):
+    """messageId dedup: a message id accepted for a source within the retention window; a redelivery finds it and is
+    acknowledged without being stored again. No foreign key to sources: checking one on every id would cost the
+    intake a lookup a message, and the ids of a deleted source age out with the window."""
+
+    __tablename__ = "inbox_message_ids"
+    __table_args__ = (Index("ix_inbox_message_ids_received_at", "received_at"), {"sqlite_with_rowid": False})
+
+    source_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class InboxFailure(Base):
+    """A message whose processing failed: retried with backoff while `retrying`, given up on as `failed` (with the
+    error kept for whoever looks), `processed` once a retry succeeded."""
+
+    __tablename__ = "inbox_failures"
+    __table_args__ = (Index("ix_inbox_failures_status_next_attempt_at", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # Where the message came from; no foreign key: a failure outlives its batch (the purge keeps failed messages).
+    batch_id: Mapped[int] = mapped_column(Integer)
+    position: Mapped[int] = mapped_column(Integer)  # the message's index in its batch
+    organization_id: Mapped[str] = mapped_column(String(64))
+    source_id: Mapped[str] = mapped_column(String(64))
+    message_id: Mapped[str] = mapped_column(String(200))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16))  # retrying | failed | processed
+    attempts: Mapped[int] = mapped_column(Integer)
+    error: Mapped[str] = mapped_column(Text)
     next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 

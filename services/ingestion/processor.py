@@ -1,8 +1,10 @@
-"""Drains the inbox: runs each pending message through its source's subscriptions, retrying only transient failures."""
+"""Drains the inbox: runs each pending batch's messages through their source's subscriptions, retrying only transient
+failures."""
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,18 +25,35 @@ from services.ingestion.errors import WorkflowDisabled
 from services.ingestion.grpc_support import struct_message
 from services.ingestion.launcher import RunLauncher
 from services.ingestion.mappings import EMBEDDED_DATA_PREFIX, coerce
-from services.ingestion.models import InboxMessage, Subscription
-from services.ingestion.repository import IngestionRepository, PendingMessage
+from services.ingestion.models import Subscription
+from services.ingestion.repository import IngestionRepository, PendingBatch
 from services.ingestion.subscriptions import LOOKUP_FIELDS, UPSERT_CONTACT, UPSERT_TRANSACTION, SubscriptionRule, compile_rule
 from workflows.contracts import WorkflowSnapshot
 
 log = structlog.get_logger(__name__)
 
-BATCH_SIZE = 500  # rows a pass reads: a pass costs a few statements whatever its size, so larger passes cost less a row
+BATCHES_PER_PASS = 50  # inbox batches a pass reads (a request each, up to 2,500 messages; a hundred is typical)
+RETRIES_PER_PASS = 100  # failed messages a pass retries
 PASS_GATHER_SECONDS = 0.05
 MAX_ATTEMPTS = 20
 MAX_BACKOFF_SECONDS = 300
 _TRANSIENT_GRPC = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.ABORTED}
+
+
+@dataclass(frozen=True)
+class QueuedMessage:
+    """One message to process: where it sits in the inbox and what it says."""
+
+    batch_id: int
+    position: int  # in its batch
+    organization_id: str
+    source_id: str
+    payload: dict[str, Any]
+    received_at: datetime
+
+    @property
+    def message_id(self) -> str:
+        return str(self.payload["messageId"])
 
 
 class PermanentFailure(Exception):
@@ -110,7 +129,7 @@ class InboxProcessor:
         self._next_purge = datetime.min.replace(tzinfo=UTC)
 
     def start(self) -> None:
-        # Rows left pending by a previous process are due at once, so the first pass resumes them.
+        # Batches left pending by a previous process are due at once, so the first pass resumes them.
         self._task = asyncio.create_task(self._run(), name="ingestion-inbox-processor")
 
     def wake(self) -> None:
@@ -135,7 +154,7 @@ class InboxProcessor:
                 # The loop must outlive any one failure (e.g. the database restarting); the next poll retries.
                 log.exception("inbox.pass_failed")
                 handled = 0
-            if handled < BATCH_SIZE:
+            if handled < BATCHES_PER_PASS:
                 try:
                     await asyncio.wait_for(self._wake.wait(), timeout=self._poll_seconds)
                 except TimeoutError:
@@ -146,41 +165,79 @@ class InboxProcessor:
                     await asyncio.sleep(PASS_GATHER_SECONDS)
 
     async def process_due(self) -> int:
-        """Processes the pending rows that are due; returns how many were handled.
+        """Handles the pending batches and the failed messages that are due; returns how many batches and failed
+        messages it took (a full pass means more may be waiting).
 
-        One pass reads each source's subscriptions once. A row that acted (wrote to the directory, started a run)
-        is settled as soon as it succeeds, so a pass cut short (a crash, a stop) never runs it again. Rows that
-        matched no subscription did nothing that could repeat: they are settled together, in one statement."""
+        One pass reads each source's subscriptions once. The batches of a source without subscriptions are settled
+        together, in one statement, their messages never read. In the others, a message that acted (wrote to the
+        directory, started a run) is recorded as done as soon as it succeeds, so a pass cut short (a crash, a stop)
+        never runs it again; a message that failed moves to the failures, retried from there."""
         async with self._sessions() as session:
-            rows = await IngestionRepository(session).due_inbox_messages(_utc_now(), BATCH_SIZE)
+            batches = await IngestionRepository(session).pending_batches(BATCHES_PER_PASS)
         routes: dict[tuple[str, str], tuple[list[SubscriptionRule], dict[str, Any]]] = {}
-        unmatched: list[int] = []
-        for row in rows:
-            key = (row.organization_id, row.source_id)
-            if key in routes and not routes[key][0]:
-                unmatched.append(row.id)  # its source has no subscriptions: nothing to do, the payload is not even parsed
-                continue
-            with structlog.contextvars.bound_contextvars(org=row.organization_id, event_id=row.message_id):
+        quiet: list[int] = []  # batches with nothing to do
+        taken = 0
+        for batch in batches:
+            key = (batch.organization_id, batch.source_id)
+            try:
+                if key not in routes:
+                    routes[key] = await self._load_routes(*key)
+            except Exception:
+                # The database failing now: this batch and the ones after it stay pending for a later pass.
+                log.exception("inbox.routes_unavailable", org=batch.organization_id, source_id=batch.source_id)
+                break
+            rules, workflows = routes[key]
+            if rules:
+                await self._process_batch(batch, rules, workflows)
+            else:
+                quiet.append(batch.id)
+            taken += 1
+        if quiet:
+            await self._settle_batches(quiet)
+        return taken + await self._retry_due_failures(routes)
+
+    async def _process_batch(self, batch: PendingBatch, rules: list[SubscriptionRule], workflows: dict[str, Any]) -> None:
+        async with self._sessions() as session:
+            messages = await IngestionRepository(session).batch_messages(batch.id)
+        for position in range(batch.handled, len(messages)):
+            message = QueuedMessage(batch.id, position, batch.organization_id, batch.source_id, messages[position], batch.received_at)
+            with structlog.contextvars.bound_contextvars(org=message.organization_id, event_id=message.message_id):
+                try:
+                    acted = await self._route(message, rules, workflows)
+                except Exception as exc:  # noqa: BLE001 - every failure is recorded, none stops the loop
+                    await self._record_first_failure(message, exc)
+                    continue
+            if acted and position + 1 < len(messages):
+                async with self._sessions() as session:
+                    await IngestionRepository(session).advance_batch(batch.id, position + 1)
+                    await session.commit()
+        await self._settle_batches([batch.id])
+
+    async def _retry_due_failures(self, routes: dict[tuple[str, str], tuple[list[SubscriptionRule], dict[str, Any]]]) -> int:
+        async with self._sessions() as session:
+            due = await IngestionRepository(session).due_failures(_utc_now(), RETRIES_PER_PASS)
+        for failure in due:
+            message = QueuedMessage(failure.batch_id, failure.position, failure.organization_id, failure.source_id,
+                                    failure.payload, failure.received_at)  # fmt: skip
+            key = (failure.organization_id, failure.source_id)
+            with structlog.contextvars.bound_contextvars(org=message.organization_id, event_id=message.message_id):
                 try:
                     if key not in routes:
                         routes[key] = await self._load_routes(*key)
-                    acted = await self._route(row, *routes[key])
-                except Exception as exc:  # noqa: BLE001 - every failure is recorded on the row, none stops the loop
-                    await self._record_failure(row, exc)
+                    await self._route(message, *routes[key])
+                except Exception as exc:  # noqa: BLE001
+                    await self._record_retry_failure(failure.id, failure.attempts + 1, exc)
                     continue
-            if acted:
-                await self._settle_processed([row.id])
-            else:
-                unmatched.append(row.id)
-        if unmatched:
-            await self._settle_processed(unmatched)
-        return len(rows)
+            async with self._sessions() as session:
+                await IngestionRepository(session).settle_failure(
+                    failure.id, status="processed", attempts=failure.attempts + 1, error="", processed_at=_utc_now()
+                )
+                await session.commit()
+        return len(due)
 
-    async def _settle_processed(self, row_ids: list[int]) -> None:
+    async def _settle_batches(self, batch_ids: list[int]) -> None:
         async with self._sessions() as session:
-            await IngestionRepository(session).settle_inbox_messages(
-                row_ids, status="processed", attempts=InboxMessage.attempts + 1, error="", processed_at=_utc_now()
-            )
+            await IngestionRepository(session).settle_batches(batch_ids, _utc_now())
             await session.commit()
 
     async def _load_routes(self, organization_id: str, source_id: str) -> tuple[list[SubscriptionRule], dict[str, Any]]:
@@ -193,33 +250,33 @@ class InboxProcessor:
                     workflows[subscription.workflow_id] = await repository.get_workflow(subscription.workflow_id)
         return [_rule(s) for s in subscriptions], workflows
 
-    async def _route(self, row: PendingMessage, rules: list[SubscriptionRule], workflows: dict[str, Any]) -> bool:
+    async def _route(self, message: QueuedMessage, rules: list[SubscriptionRule], workflows: dict[str, Any]) -> bool:
         """Does what every matching subscription asks; answers whether any matched."""
         acted = False
         for rule in rules:
-            if not rule.matches(row.payload):
+            if not rule.matches(message.payload):
                 continue
             acted = True
             if rule.action == UPSERT_CONTACT:
-                await self._upsert_contact(row, rule)
+                await self._upsert_contact(message, rule)
             elif rule.action == UPSERT_TRANSACTION:
-                await self._upsert_transaction(row, rule)
+                await self._upsert_transaction(message, rule)
             else:
-                await self._start_workflow(row, rule, workflows.get(rule.workflow_id))
+                await self._start_workflow(message, rule, workflows.get(rule.workflow_id))
         return acted
 
-    async def _upsert_contact(self, row: PendingMessage, rule: SubscriptionRule) -> None:
-        request = directory_pb2.UpsertContactRequest(directory_id=rule.directory_id, contact=contact_input(rule.contact_fields(row.payload)))
+    async def _upsert_contact(self, message: QueuedMessage, rule: SubscriptionRule) -> None:
+        request = directory_pb2.UpsertContactRequest(directory_id=rule.directory_id, contact=contact_input(rule.contact_fields(message.payload)))
         reply = await self._directory.UpsertContact(
-            request, metadata=internal_metadata(self._internal_token, row.organization_id), timeout=30
+            request, metadata=internal_metadata(self._internal_token, message.organization_id), timeout=30
         )
         log.info("inbox.contact_upserted", directory_id=rule.directory_id, contact_id=reply.contact_id, created=reply.created)
 
-    async def _upsert_transaction(self, row: PendingMessage, rule: SubscriptionRule) -> None:
+    async def _upsert_transaction(self, message: QueuedMessage, rule: SubscriptionRule) -> None:
         """Segment's "upsert contact transaction": find the contact by extRef / phone / email (create it when absent,
         refuse when several match), then add the transaction to it."""
-        fields = rule.transaction_fields(row.payload)
-        metadata = internal_metadata(self._internal_token, row.organization_id)
+        fields = rule.transaction_fields(message.payload)
+        metadata = internal_metadata(self._internal_token, message.organization_id)
         identifiers = [
             directory_pb2.ContactFilter(field=directory_pb2.FieldFilter(field=name, comparison="eq", value=str(fields.contact[name])))
             for name in LOOKUP_FIELDS
@@ -247,45 +304,62 @@ class InboxProcessor:
         reply = await self._directory.CreateTransactions(
             # The messageId is an idempotency key: a retried message answers the transaction it already added.
             directory_pb2.CreateTransactionsRequest(
-                directory_id=rule.directory_id, transactions={row.message_id: transaction}, idempotent=True
+                directory_id=rule.directory_id, transactions={message.message_id: transaction}, idempotent=True
             ),
             metadata=metadata,
             timeout=30,
         )
-        if row.message_id in reply.errors:
-            error = reply.errors[row.message_id]
+        if message.message_id in reply.errors:
+            error = reply.errors[message.message_id]
             raise PermanentFailure(f"the directory refused the transaction: {error.message}")
         log.info("inbox.transaction_added", directory_id=rule.directory_id, contact_id=contact_id,
-                 transaction_id=reply.created.get(row.message_id, ""))
+                 transaction_id=reply.created.get(message.message_id, ""))
 
-    async def _start_workflow(self, row: PendingMessage, rule: SubscriptionRule, workflow: Any) -> None:
-        if workflow is None or workflow.organization_id != row.organization_id:
+    async def _start_workflow(self, message: QueuedMessage, rule: SubscriptionRule, workflow: Any) -> None:
+        if workflow is None or workflow.organization_id != message.organization_id:
             raise PermanentFailure(f"workflow {rule.workflow_id} not found")
-        await capture_if_active(self._sessions, workflow.id, row.message_id, row.payload, VIA_SUBSCRIPTION)
+        await capture_if_active(self._sessions, workflow.id, message.message_id, message.payload, VIA_SUBSCRIPTION)
         snapshot = WorkflowSnapshot(workflow_id=workflow.id, version=workflow.version, name=workflow.name, spec=workflow.spec)
         try:
             # intake=None: the message was counted once, when the Tracking API accepted it.
-            outcome = await self._launcher.trigger(row.organization_id, snapshot, row.payload, row.message_id, intake=None)
+            outcome = await self._launcher.trigger(message.organization_id, snapshot, message.payload, message.message_id, intake=None)
         except WorkflowDisabled:
             log.info("inbox.workflow_disabled", workflow_id=workflow.id)  # nothing to do, which is not a failure
             return
         log.info("inbox.workflow_triggered", workflow_id=workflow.id, matched=outcome.matched)
 
-    async def _record_failure(self, row: PendingMessage, exc: Exception) -> None:
-        attempts = row.attempts + 1
+    def _next_attempt(self, attempts: int, exc: Exception) -> tuple[str, str, datetime]:
+        """The failure's status after `attempts` attempts, its error text, and when to try again."""
         text = describe(exc)
+        if classify(exc) == "transient" and attempts < MAX_ATTEMPTS:
+            delay = min(2**attempts, MAX_BACKOFF_SECONDS)
+            log.warning("inbox.retry_later", error=text, attempts=attempts, delay_seconds=delay)
+            return "retrying", text, _utc_now() + timedelta(seconds=delay)
+        log.warning("inbox.failed", error=text, attempts=attempts)
+        self._events.record(INTAKE_SEGMENT, EVENT_REJECTED)
+        return "failed", text, _utc_now()
+
+    async def _record_first_failure(self, message: QueuedMessage, exc: Exception) -> None:
+        """The message moves to the failures and its batch past it, in one transaction."""
+        status, error, next_attempt_at = self._next_attempt(1, exc)
         async with self._sessions() as session:
             repository = IngestionRepository(session)
-            if classify(exc) == "transient" and attempts < MAX_ATTEMPTS:
-                delay = min(2**attempts, MAX_BACKOFF_SECONDS)
-                log.warning("inbox.retry_later", error=text, attempts=attempts, delay_seconds=delay)
-                await repository.settle_inbox_message(
-                    row.id, attempts=attempts, error=text, next_attempt_at=_utc_now() + timedelta(seconds=delay)
-                )
-            else:
-                log.warning("inbox.failed", error=text, attempts=attempts)
-                self._events.record(INTAKE_SEGMENT, EVENT_REJECTED)
-                await repository.settle_inbox_message(row.id, status="failed", attempts=attempts, error=text, processed_at=_utc_now())
+            await repository.add_failure(
+                batch_id=message.batch_id, position=message.position, organization_id=message.organization_id,
+                source_id=message.source_id, message_id=message.message_id, payload=message.payload, status=status,
+                attempts=1, error=error, next_attempt_at=next_attempt_at, received_at=message.received_at,
+                processed_at=_utc_now() if status == "failed" else None,
+            )  # fmt: skip
+            await repository.advance_batch(message.batch_id, message.position + 1)
+            await session.commit()
+
+    async def _record_retry_failure(self, failure_id: int, attempts: int, exc: Exception) -> None:
+        status, error, next_attempt_at = self._next_attempt(attempts, exc)
+        async with self._sessions() as session:
+            await IngestionRepository(session).settle_failure(
+                failure_id, status=status, attempts=attempts, error=error, next_attempt_at=next_attempt_at,
+                processed_at=_utc_now() if status == "failed" else None,
+            )  # fmt: skip
             await session.commit()
 
     async def _purge_if_due(self) -> None:
@@ -296,12 +370,13 @@ class InboxProcessor:
         await self.purge_expired()
 
     async def purge_expired(self) -> int:
-        """Forgets processed messages received before the dedup retention window; returns how many."""
+        """Forgets the message ids (and processed batches) received before the dedup retention window; returns how
+        many ids."""
         async with self._sessions() as session:
-            purged = await IngestionRepository(session).purge_processed(_utc_now() - self._retention)
+            purged = await IngestionRepository(session).purge_expired(_utc_now() - self._retention)
             await session.commit()
         if purged:
-            log.info("inbox.purged", rows=purged)
+            log.info("inbox.purged", message_ids=purged)
         return purged
 
 

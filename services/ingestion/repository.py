@@ -8,14 +8,16 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import Text, cast, delete, select, update
+from sqlalchemy import Text, cast, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from services.common import json_codec
 from services.ingestion.models import (
     CapturedEvent,
-    InboxMessage,
+    InboxBatch,
+    InboxFailure,
+    InboxMessageId,
     RoutedMembershipEvent,
     Source,
     Subscription,
@@ -24,16 +26,31 @@ from services.ingestion.models import (
 )
 
 
-@dataclass
-class PendingMessage:
-    """An inbox row the processor is to handle: plain values, its payload decoded only when a subscription reads it
-    (rows of a source without subscriptions are settled without ever being parsed)."""
+@dataclass(frozen=True)
+class PendingBatch:
+    """An inbox batch the processor has not finished: plain values (the processor reads hundreds a second), without
+    its messages, which are read only when its source has subscriptions."""
 
     id: int
     organization_id: str
     source_id: str
+    received_at: datetime
+    message_count: int
+    handled: int
+
+
+@dataclass
+class DueFailure:
+    """A failed message due for another attempt."""
+
+    id: int
+    batch_id: int
+    position: int
+    organization_id: str
+    source_id: str
     message_id: str
     attempts: int
+    received_at: datetime
     payload_json: str
 
     @cached_property
@@ -41,38 +58,24 @@ class PendingMessage:
         return json_codec.loads(self.payload_json)
 
 
-_INBOX_COLUMNS = ("organization_id", "source_id", "message_id", "type", "payload", "received_at", "status", "attempts",
-                  "error", "next_attempt_at")  # fmt: skip
-_INBOX_TIMES = {"received_at", "next_attempt_at"}
 _SQLITE_MAX_PARAMETERS = 32_766  # SQLite's default cap on the parameters of one statement
 
 
-async def _insert_inbox_sqlite(connection: AsyncConnection, rows: list[dict[str, Any]]) -> set[tuple[str, str]]:
-    """The inbox insert on SQLite, as multi-row VALUES statements sent to the driver as they are.
-
-    The intake's hot path: SQLAlchemy's per-parameter processing and statement assembly cost more than SQLite's own
-    work here (measured with benchmarks/ingest_http.py). Values are rendered as the column types would render them:
-    JSON by the same serializer as the engine's, times by the DateTime type's own bind processor."""
+async def _insert_message_ids_sqlite(connection: AsyncConnection, keys: list[tuple[str, str]], received_at: datetime) -> set[tuple[str, str]]:
+    """The dedup insert on SQLite, as multi-row VALUES statements sent to the driver as they are: the intake's hot
+    path, where SQLAlchemy's per-parameter processing cost more than SQLite's own work (benchmarks/ingest_http.py).
+    The time is rendered by the column type's own bind processor."""
     dialect = connection.dialect
-    to_text = InboxMessage.__table__.c.received_at.type.dialect_impl(dialect).bind_processor(dialect)
+    to_text = InboxMessageId.__table__.c.received_at.type.dialect_impl(dialect).bind_processor(dialect)
     assert to_text is not None  # SQLite keeps times as text
-    times: dict[datetime, str] = {}  # a group's rows share a handful of times
-    per_statement = _SQLITE_MAX_PARAMETERS // len(_INBOX_COLUMNS)
+    received = to_text(received_at)
+    per_statement = _SQLITE_MAX_PARAMETERS // 3
     inserted: set[tuple[str, str]] = set()
-    for start in range(0, len(rows), per_statement):
-        chunk = rows[start : start + per_statement]
-        parameters: list[Any] = []
-        for row in chunk:
-            for column in _INBOX_COLUMNS:
-                value = row[column]
-                if column == "payload":
-                    value = json_codec.dumps(value)
-                elif column in _INBOX_TIMES:
-                    value = times.get(value) or times.setdefault(value, to_text(value))
-                parameters.append(value)
-        placeholders = "(" + ",".join("?" * len(_INBOX_COLUMNS)) + ")"
+    for start in range(0, len(keys), per_statement):
+        chunk = keys[start : start + per_statement]
+        parameters = [value for source_id, message_id in chunk for value in (source_id, message_id, received)]
         statement = (
-            f"INSERT INTO inbox_messages ({', '.join(_INBOX_COLUMNS)}) VALUES {','.join([placeholders] * len(chunk))}"
+            f"INSERT INTO inbox_message_ids (source_id, message_id, received_at) VALUES {','.join(['(?,?,?)'] * len(chunk))}"
             " ON CONFLICT (source_id, message_id) DO NOTHING RETURNING source_id, message_id"
         )
         inserted.update((source_id, message_id) for source_id, message_id in await connection.exec_driver_sql(statement, tuple(parameters)))
@@ -206,50 +209,85 @@ class IngestionRepository:
 
     # -- inbox
 
-    async def insert_inbox_messages(self, rows: list[dict[str, Any]]) -> set[tuple[str, str]]:
-        """Inserts the messages whose (source_id, message_id) is new; returns the (source_id, message_id) pairs inserted."""
-        if not rows:
+    async def insert_message_ids(self, keys: list[tuple[str, str]], received_at: datetime) -> set[tuple[str, str]]:
+        """Records the (source_id, message_id) pairs not seen before and returns them; ON CONFLICT DO NOTHING makes
+        this the dedup, safe against a concurrent request carrying the same ids."""
+        if not keys:
             return set()
         connection = await self.session.connection()
         if connection.dialect.name == "sqlite":
-            return await _insert_inbox_sqlite(connection, rows)
-        # ON CONFLICT DO NOTHING makes dedup safe against a concurrent request carrying the same ids.
+            return await _insert_message_ids_sqlite(connection, keys, received_at)
         # One cached statement run over the list ("insertmanyvalues"): compiling a 100-row VALUES clause per request
         # cost more than the write itself.
-        statement = (
-            postgresql.insert(InboxMessage.__table__)
-            .on_conflict_do_nothing(index_elements=["source_id", "message_id"])
-            .returning(InboxMessage.__table__.c.source_id, InboxMessage.__table__.c.message_id)
-        )
+        table = InboxMessageId.__table__
+        statement = postgresql.insert(table).on_conflict_do_nothing().returning(table.c.source_id, table.c.message_id)
+        rows = [{"source_id": source_id, "message_id": message_id, "received_at": received_at} for source_id, message_id in keys]
         return {(source_id, message_id) for source_id, message_id in (await connection.execute(statement, rows)).all()}
 
-    async def due_inbox_messages(self, now: datetime, limit: int) -> list[PendingMessage]:
-        """The oldest pending rows that are due, as plain values (no ORM objects: the processor reads thousands a
-        second), the payload as its stored JSON text."""
-        message = InboxMessage.__table__.c
-        columns = (message.id, message.organization_id, message.source_id, message.message_id, message.attempts)
+    async def insert_batches(self, batches: list[dict[str, Any]]) -> None:
+        """Stores pending batches (organization_id, source_id, received_at, messages), in the given order: one
+        executemany for any number of them."""
+        if not batches:
+            return
+        rows = [{**batch, "message_count": len(batch["messages"]), "handled": 0, "status": "pending"} for batch in batches]
+        await self.session.execute(insert(InboxBatch.__table__), rows)
+
+    async def pending_batches(self, limit: int) -> list[PendingBatch]:
+        """The oldest unfinished batches, in arrival order."""
+        batch = InboxBatch.__table__.c
         query = (
-            select(*columns, cast(message.payload, Text))
-            .where(message.status == "pending", message.next_attempt_at <= now)
-            .order_by(message.id)
+            select(batch.id, batch.organization_id, batch.source_id, batch.received_at, batch.message_count, batch.handled)
+            .where(batch.status == "pending")
+            .order_by(batch.id)
             .limit(limit)
         )
-        return [PendingMessage(*row) for row in (await self.session.execute(query)).all()]
+        return [PendingBatch(*row) for row in (await self.session.execute(query)).all()]
 
-    async def next_retry_time(self) -> datetime | None:
-        query = select(InboxMessage.next_attempt_at).where(InboxMessage.status == "pending").order_by(InboxMessage.next_attempt_at).limit(1)
-        return (await self.session.execute(query)).scalar_one_or_none()
+    async def batch_messages(self, batch_id: int) -> list[dict[str, Any]]:
+        query = select(cast(InboxBatch.messages, Text)).where(InboxBatch.id == batch_id)
+        return json_codec.loads((await self.session.execute(query)).scalar_one())  # type: ignore[no-any-return]
 
-    async def settle_inbox_message(self, row_id: int, **values: Any) -> None:
-        await self.session.execute(update(InboxMessage.__table__).where(InboxMessage.id == row_id).values(**values))
+    async def advance_batch(self, batch_id: int, handled: int) -> None:
+        """Messages before `handled` are done: a pass cut short resumes after them."""
+        await self.session.execute(update(InboxBatch.__table__).where(InboxBatch.id == batch_id).values(handled=handled))
 
-    async def settle_inbox_messages(self, row_ids: list[int], **values: Any) -> None:
-        # A Core statement: no ORM session to synchronize, which at a hundred rows a pass cost more than the write.
-        await self.session.execute(update(InboxMessage.__table__).where(InboxMessage.id.in_(row_ids)).values(**values))
-
-    async def purge_processed(self, before: datetime) -> int:
-        """Forgets processed messages older than the dedup retention; their ids may then be accepted again."""
-        result = await self.session.execute(
-            delete(InboxMessage).where(InboxMessage.status == "processed", InboxMessage.received_at < before)
+    async def settle_batches(self, batch_ids: list[int], now: datetime) -> None:
+        # A Core statement: no ORM session to synchronize, which at dozens of rows a pass cost more than the write.
+        batch = InboxBatch.__table__
+        await self.session.execute(
+            update(batch).where(batch.c.id.in_(batch_ids)).values(status="processed", handled=batch.c.message_count, processed_at=now)
         )
+
+    async def add_failure(self, **values: Any) -> None:
+        await self.session.execute(insert(InboxFailure.__table__).values(**values))
+
+    async def due_failures(self, now: datetime, limit: int) -> list[DueFailure]:
+        """Failed messages whose next attempt is due, oldest first."""
+        failure = InboxFailure.__table__.c
+        query = (
+            select(failure.id, failure.batch_id, failure.position, failure.organization_id, failure.source_id,
+                   failure.message_id, failure.attempts, failure.received_at, cast(failure.payload, Text))
+            .where(failure.status == "retrying", failure.next_attempt_at <= now)
+            .order_by(failure.next_attempt_at, failure.id)
+            .limit(limit)
+        )  # fmt: skip
+        return [DueFailure(*row) for row in (await self.session.execute(query)).all()]
+
+    async def settle_failure(self, failure_id: int, **values: Any) -> None:
+        await self.session.execute(update(InboxFailure.__table__).where(InboxFailure.id == failure_id).values(**values))
+
+    async def purge_expired(self, before: datetime) -> int:
+        """Forgets what was received before `before`: processed batches, retried-and-processed failures, and message
+        ids, which may then be accepted again; returns how many ids were forgotten. An id whose batch is still pending
+        (the processor behind by the whole window) is kept until the batch is done. Failed messages stay."""
+        oldest_pending = (
+            await self.session.execute(select(func.min(InboxBatch.received_at)).where(InboxBatch.status == "pending"))
+        ).scalar_one_or_none()
+        if oldest_pending is not None and oldest_pending < before:
+            before = oldest_pending
+        await self.session.execute(delete(InboxBatch.__table__).where(InboxBatch.status == "processed", InboxBatch.received_at < before))
+        await self.session.execute(
+            delete(InboxFailure.__table__).where(InboxFailure.status == "processed", InboxFailure.received_at < before)
+        )
+        result = await self.session.execute(delete(InboxMessageId.__table__).where(InboxMessageId.received_at < before))
         return result.rowcount or 0

@@ -83,9 +83,10 @@ def _require_id(message: dict[str, Any], key: str) -> bool:
     value = message.get(key)
     if value is None or value == "":
         return False
-    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise InvalidSegmentMessage(f"{key}: must be a string", field=key)
-    message[key] = str(value)  # Segment keeps ids as strings
+    if value.__class__ is not str:  # the common case first: ids are strings
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise InvalidSegmentMessage(f"{key}: must be a string", field=key)
+        message[key] = str(value)  # Segment keeps ids as strings
     return True
 
 
@@ -95,18 +96,21 @@ def _require_string(message: dict[str, Any], key: str, type_: str) -> None:
         raise InvalidSegmentMessage(f"{key}: a {type_} call needs a non-empty string {key}", field=key)
 
 
-def _require_object(message: dict[str, Any], key: str) -> None:
-    if key in message and message[key] is not None and not isinstance(message[key], dict):
-        raise InvalidSegmentMessage(f"{key}: must be an object", field=key)
+_OBJECT_KEYS = ("traits", "properties", "context", "integrations")
 
 
-def normalize_message(message: dict[str, Any], type_: str, received_at: datetime, received_iso: str = "") -> dict[str, Any]:
+def normalize_message(
+    message: dict[str, Any], type_: str, received_at: datetime, received_iso: str = "", *, owned: bool = False
+) -> dict[str, Any]:
     """Validates one message against Segment's spec and returns it as stored: type, messageId, receivedAt, timestamp set.
 
-    received_iso: utc_iso(received_at), when the caller formats it once for a whole batch."""
+    received_iso: utc_iso(received_at), when the caller formats it once for a whole batch. owned: the message is the
+    caller's own copy, changed in place rather than copied (a batch copies each message once, to merge into it)."""
     if type_ not in MESSAGE_TYPES:
         raise InvalidSegmentMessage(f"type: must be one of {', '.join(MESSAGE_TYPES)}, got {type_!r}", field="type")
-    message = {k: v for k, v in message.items() if k != "writeKey"}  # the write key is a secret: never stored
+    if not owned:
+        message = dict(message)
+    message.pop("writeKey", None)  # the write key is a secret: never stored
     message["type"] = type_
     has_user = _require_id(message, "userId")
     has_anonymous = _require_id(message, "anonymousId")
@@ -119,14 +123,17 @@ def normalize_message(message: dict[str, Any], type_: str, received_at: datetime
         raise InvalidSegmentMessage("userId: every call needs a userId or an anonymousId", field="userId")
     if type_ == "track":
         _require_string(message, "event", type_)
-    if type_ == "group" and not _require_id(message, "groupId"):
+    elif type_ == "group" and not _require_id(message, "groupId"):
         raise InvalidSegmentMessage("groupId: a group call needs groupId", field="groupId")
-    for key in ("traits", "properties", "context", "integrations"):
-        _require_object(message, key)
+    for key in _OBJECT_KEYS:
+        value = message.get(key)
+        if value is not None and value.__class__ is not dict and not isinstance(value, dict):
+            raise InvalidSegmentMessage(f"{key}: must be an object", field=key)
 
-    if message.get("messageId") is None or message.get("messageId") == "":
+    message_id = message.get("messageId")
+    if message_id is None or message_id == "":
         message["messageId"] = f"cxf-{uuid.uuid4()}"
-    elif not isinstance(message["messageId"], str) or len(message["messageId"]) > 200:
+    elif not isinstance(message_id, str) or len(message_id) > 200:
         raise InvalidSegmentMessage("messageId: must be a string of at most 200 characters", field="messageId")
 
     # Client clocks drift: Segment corrects the event time by how far the client's sentAt is from receivedAt.
@@ -158,9 +165,9 @@ def single_message(body: dict[str, Any], type_: str, received_at: datetime) -> d
 def batch_messages(body: dict[str, Any], received_at: datetime, body_bytes: int | None = None) -> list[dict[str, Any]]:
     """The messages of a /v1/batch body, each with the batch's context, integrations and sentAt merged in.
 
-    body_bytes: the size of the body as received. Messages are measured as encoded again, where a number can grow
-    (`1e15` is 4 bytes, `1000000000000000.0` 18), but never to more than 5 times its size: a body under a fifth of one
-    message's limit cannot hold a message over it, so its messages are not measured one by one."""
+    body_bytes: the size of the body as received. Segment's limit is on a message as sent, so a body no larger than
+    the limit cannot hold a message over it and its messages are not measured; in a larger body each message is
+    measured as encoded again, compact (close to its size as sent: whitespace shrinks, a number such as `1e15` grows)."""
     items = body.get("batch")
     if not isinstance(items, list):
         raise InvalidSegmentMessage("batch: must be an array of messages", field="batch")
@@ -168,7 +175,7 @@ def batch_messages(body: dict[str, Any], received_at: datetime, body_bytes: int 
         raise PayloadTooLarge(f"batch: at most {MAX_BATCH_MESSAGES} messages per request, got {len(items)}")
     shared_context = body.get("context") if isinstance(body.get("context"), dict) else {}
     shared_integrations = body.get("integrations") if isinstance(body.get("integrations"), dict) else {}
-    measure_each = body_bytes is None or body_bytes * 5 > MAX_MESSAGE_BYTES
+    measure_each = body_bytes is None or body_bytes > MAX_MESSAGE_BYTES
     received_iso = utc_iso(received_at)
     messages = []
     for index, item in enumerate(items):
@@ -188,7 +195,7 @@ def batch_messages(body: dict[str, Any], received_at: datetime, body_bytes: int 
         if "sentAt" not in merged and body.get("sentAt") is not None:
             merged["sentAt"] = body["sentAt"]
         try:
-            messages.append(normalize_message(merged, type_, received_at, received_iso))
+            messages.append(normalize_message(merged, type_, received_at, received_iso, owned=True))
         except InvalidSegmentMessage as exc:
             raise InvalidSegmentMessage(f"{where}.{exc.message}", field=f"{where}.{exc.field}") from exc
     return messages

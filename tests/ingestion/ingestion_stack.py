@@ -12,7 +12,7 @@ import httpx
 import pytest
 from echo_triggered_run import EchoTriggeredRun
 from google.protobuf import struct_pb2
-from sqlalchemy import select
+from sqlalchemy import select, update
 from temporalio.client import Client
 from temporalio.worker import Worker
 
@@ -20,7 +20,7 @@ from cxflow.v1 import ingestion_pb2, ingestion_pb2_grpc
 from services.common.auth import internal_metadata
 from services.common.db import create_engine
 from services.common.settings import Settings
-from services.ingestion.models import InboxMessage
+from services.ingestion.models import InboxBatch, InboxFailure
 from services.ingestion.server import IngestionServer, start_ingestion
 
 ORGANIZATION = "ORG_ingestiontest"
@@ -71,12 +71,56 @@ class IngestionStack:
         )
 
 
-async def inbox_rows(database_url: str) -> list[Any]:
-    """The inbox table as stored, in arrival order."""
+@dataclass(frozen=True)
+class InboxEntry:
+    """One stored message as the processor left it."""
+
+    organization_id: str
+    source_id: str
+    message_id: str
+    type: str
+    payload: dict[str, Any]
+    status: str  # pending | processed | failed (a failure still being retried is pending)
+    attempts: int
+    error: str
+
+
+async def inbox_rows(database_url: str) -> list[InboxEntry]:
+    """Every stored message, in arrival order: a batch's messages are pending until the processor got past them and
+    processed after (at one attempt), unless their failure record says otherwise."""
     engine = create_engine(database_url)
     try:
         async with engine.connect() as connection:
-            return list((await connection.execute(select(InboxMessage).order_by(InboxMessage.id))).all())
+            batches = (await connection.execute(select(InboxBatch).order_by(InboxBatch.id))).all()
+            failures = {(f.batch_id, f.position): f for f in (await connection.execute(select(InboxFailure))).all()}
+    finally:
+        await engine.dispose()
+    entries = []
+    for batch in batches:
+        for position, message in enumerate(batch.messages):
+            failure = failures.get((batch.id, position))
+            if failure is not None:
+                status, attempts, error = ("pending" if failure.status == "retrying" else failure.status), failure.attempts, failure.error
+            elif position < batch.handled or batch.status == "processed":
+                status, attempts, error = "processed", 1, ""
+            else:
+                status, attempts, error = "pending", 0, ""
+            entries.append(InboxEntry(batch.organization_id, batch.source_id, message["messageId"], message["type"], message,
+                                      status, attempts, error))  # fmt: skip
+    return entries
+
+
+async def run_again(database_url: str, message_id: str) -> None:
+    """Puts the batch holding message_id back to pending from that message on, as a pass cut short before it would."""
+    engine = create_engine(database_url)
+    try:
+        async with engine.begin() as connection:
+            for batch in (await connection.execute(select(InboxBatch))).all():
+                positions = [i for i, message in enumerate(batch.messages) if message["messageId"] == message_id]
+                if positions:
+                    await connection.execute(
+                        update(InboxBatch).where(InboxBatch.id == batch.id).values(status="pending", handled=positions[0])
+                    )
     finally:
         await engine.dispose()
 

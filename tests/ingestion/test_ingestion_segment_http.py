@@ -16,7 +16,7 @@ from sqlalchemy import update
 
 from cxflow.v1 import ingestion_pb2
 from services.common.db import create_engine
-from services.ingestion.models import InboxMessage
+from services.ingestion.models import InboxBatch, InboxMessageId
 
 
 def basic(write_key: str) -> dict[str, str]:
@@ -250,7 +250,8 @@ async def test_message_ids_are_forgotten_after_the_retention_window(stack: Inges
     try:
         async with engine.begin() as connection:
             aged = datetime.now(UTC) - timedelta(days=stack.settings.ingestion_dedup_retention_days, minutes=1)
-            await connection.execute(update(InboxMessage).values(received_at=aged))
+            for table in (InboxBatch, InboxMessageId):
+                await connection.execute(update(table).values(received_at=aged))
     finally:
         await engine.dispose()
     assert await stack.server.processor.purge_expired() == 1

@@ -78,9 +78,10 @@ async def intake(settings: Settings, temporal_client: Client, task_queue: str) -
 
 
 def inbox_count(database: str) -> int:
+    """How many messages the intake has stored."""
     connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
     try:
-        return connection.execute("SELECT count(*) FROM inbox_messages").fetchone()[0]
+        return connection.execute("SELECT coalesce(sum(message_count), 0) FROM inbox_batches").fetchone()[0]
     finally:
         connection.close()
 
