@@ -34,6 +34,7 @@ log = structlog.get_logger(__name__)
 
 BATCHES_PER_PASS = 50  # inbox batches a pass reads (a request each, up to 2,500 messages; a hundred is typical)
 RETRIES_PER_PASS = 100  # failed messages a pass retries
+RETRY_CHECK_SECONDS = 1.0  # how often a pass looks for failed messages due again (the shortest backoff is 2 s)
 PASS_GATHER_SECONDS = 0.05
 MAX_ATTEMPTS = 20
 MAX_BACKOFF_SECONDS = 300
@@ -127,6 +128,7 @@ class InboxProcessor:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._next_purge = datetime.min.replace(tzinfo=UTC)
+        self._next_retry_check = datetime.min.replace(tzinfo=UTC)
 
     def start(self) -> None:
         # Batches left pending by a previous process are due at once, so the first pass resumes them.
@@ -214,8 +216,13 @@ class InboxProcessor:
         await self._settle_batches([batch.id])
 
     async def _retry_due_failures(self, routes: dict[tuple[str, str], tuple[list[SubscriptionRule], dict[str, Any]]]) -> int:
+        now = _utc_now()
+        if now < self._next_retry_check:
+            return 0
         async with self._sessions() as session:
-            due = await IngestionRepository(session).due_failures(_utc_now(), RETRIES_PER_PASS)
+            due = await IngestionRepository(session).due_failures(now, RETRIES_PER_PASS)
+        # A full page means more are due: look again on the next pass.
+        self._next_retry_check = now if len(due) == RETRIES_PER_PASS else now + timedelta(seconds=RETRY_CHECK_SECONDS)
         for failure in due:
             message = QueuedMessage(failure.batch_id, failure.position, failure.organization_id, failure.source_id,
                                     failure.payload, failure.received_at)  # fmt: skip

@@ -7,6 +7,8 @@ Revises: 0002_captures_membership, 0002_workflow_versions
 Create Date: 2026-12-07 03:10:00.000000
 
 """
+import json
+import zlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -55,7 +57,7 @@ def _new_tables() -> tuple[sa.Table, sa.Table, sa.Table]:
         sa.Column("organization_id", sa.String(length=64), nullable=False),
         sa.Column("source_id", sa.String(length=64), sa.ForeignKey("sources.id", ondelete="CASCADE"), nullable=False),
         sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("messages", sa.JSON(), nullable=False),
+        sa.Column("messages", sa.LargeBinary(), nullable=False),  # zlib-compressed JSON (models.CompressedJSON)
         sa.Column("message_count", sa.Integer(), nullable=False),
         sa.Column("handled", sa.Integer(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
@@ -92,6 +94,10 @@ def _new_tables() -> tuple[sa.Table, sa.Table, sa.Table]:
     return batches, message_ids, failures
 
 
+def _compressed(document: object) -> bytes:
+    return zlib.compress(json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode(), 1)
+
+
 def _chunks(rows: list[dict], size: int = _COPY_ROWS):  # type: ignore[no-untyped-def]
     for start in range(0, len(rows), size):
         yield rows[start : start + size]
@@ -113,7 +119,7 @@ def upgrade() -> None:
         batch_id = bind.execute(
             batches.insert().values(
                 organization_id=row["organization_id"], source_id=row["source_id"], received_at=row["received_at"],
-                messages=[row["payload"]], message_count=1, handled=1 if settled else 0, status="processed" if settled else "pending",
+                messages=_compressed([row["payload"]]), message_count=1, handled=1 if settled else 0, status="processed" if settled else "pending",
                 processed_at=row["processed_at"] or (datetime.now(UTC) if settled else None),
             )
         ).inserted_primary_key[0]
@@ -140,7 +146,7 @@ def downgrade() -> None:
     failed = {(r["batch_id"], r["position"]): r for r in bind.execute(sa.select(failures)).mappings()}
     stored: set[tuple[str, str]] = set()
     for batch in bind.execute(sa.select(batches).order_by(batches.c.id)).mappings():
-        for position, message in enumerate(batch["messages"]):
+        for position, message in enumerate(json.loads(zlib.decompress(batch["messages"]))):
             failure = failed.get((batch["id"], position))
             done = position < batch["handled"] or batch["status"] == "processed"
             status = ("pending" if failure["status"] == "retrying" else failure["status"]) if failure else ("processed" if done else "pending")
