@@ -12,11 +12,10 @@ from typing import Any
 
 import structlog
 from prometheus_client import CollectorRegistry
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.common.metrics import EVENT_ACCEPTED, EVENT_DEDUPLICATED, INTAKE_SEGMENT, EventMetrics
+from services.ingestion.inbox_store import InboxStore, IntakeRequest
 from services.ingestion.models import Source
-from services.ingestion.repository import IngestionRepository
 
 log = structlog.get_logger(__name__)
 
@@ -39,9 +38,7 @@ class SourceRef:
 
 @dataclass
 class _Request:
-    source: SourceRef | Source
-    messages: list[dict[str, Any]]
-    received_at: datetime
+    request: IntakeRequest
     done: asyncio.Future[set[str]] = field(repr=False)  # the message ids stored (new for the source)
 
 
@@ -49,8 +46,8 @@ class InboxWriter:
     """Stores accepted messages. Requests that arrive while a commit runs are written together by the next one, so
     under load one fsync serves many requests; a lone request is written at once."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], events: EventMetrics | None = None) -> None:
-        self._sessions = sessions
+    def __init__(self, store: InboxStore, events: EventMetrics | None = None) -> None:
+        self._store = store  # the writer's own: closed when it stops
         self._events = events or EventMetrics(CollectorRegistry())
         self._waiting: list[_Request] = []
         self._wake = asyncio.Event()
@@ -71,13 +68,14 @@ class InboxWriter:
             if not request.done.done():
                 request.done.set_exception(RuntimeError("the ingestion service is stopping"))
         self._waiting.clear()
+        await self._store.close()
 
     async def accept(self, source: SourceRef | Source, messages: list[dict[str, Any]], received_at: datetime) -> list[AcceptedMessage]:
         """Returns once the messages are committed (or were already stored): one entry per message, in order."""
         if self._task is None or self._task.done():
             raise RuntimeError("the inbox writer is not running")
         done: asyncio.Future[set[str]] = asyncio.get_running_loop().create_future()
-        self._waiting.append(_Request(source, messages, received_at, done))
+        self._waiting.append(_Request(IntakeRequest(source.organization_id, source.id, received_at, messages), done))
         self._wake.set()
         stored = await done
         accepted, seen = [], set()
@@ -96,36 +94,16 @@ class InboxWriter:
             self._wake.clear()
             while self._waiting:
                 group, size = [], 0
-                while self._waiting and (not group or size + len(self._waiting[0].messages) <= MAX_GROUP_MESSAGES):
+                while self._waiting and (not group or size + len(self._waiting[0].request.messages) <= MAX_GROUP_MESSAGES):
                     request = self._waiting.pop(0)
                     group.append(request)
-                    size += len(request.messages)
+                    size += len(request.request.messages)
                 await self._write(group)
 
     async def _write(self, group: list[_Request]) -> None:
-        # The first occurrence of a (source, messageId) in the group owns it: a repeat within a request, or in a
-        # concurrent one, is its duplicate.
-        owners: dict[tuple[str, str], tuple[_Request, dict[str, Any]]] = {}
-        for request in group:
-            for message in request.messages:
-                owners.setdefault((request.source.id, message["messageId"]), (request, message))
         started = time.perf_counter()
         try:
-            async with self._sessions() as session:
-                repository = IngestionRepository(session)
-                # An id's receipt time only bounds how long it is remembered: the group's first request stands for all.
-                new_keys = await repository.insert_message_ids(list(owners), group[0].received_at)
-                stored: dict[int, list[dict[str, Any]]] = {id(request): [] for request in group}
-                for key, (request, message) in owners.items():
-                    if key in new_keys:
-                        stored[id(request)].append(message)
-                await repository.insert_batches([
-                    {"organization_id": request.source.organization_id, "source_id": request.source.id,
-                     "received_at": request.received_at, "messages": stored[id(request)]}
-                    for request in group
-                    if stored[id(request)]
-                ])  # fmt: skip
-                await session.commit()
+            stored = await self._store.write([request.request for request in group])
         except Exception as exc:  # the loop goes on; the waiting requests learn of the failure
             if len(group) > 1:
                 # One request's messages may be what the database refused: write each alone, so only that one fails.
@@ -137,10 +115,10 @@ class InboxWriter:
             if not group[0].done.done():
                 group[0].done.set_exception(exc)
             return
-        log.debug("inbox.group_committed", requests=len(group), messages=len(owners), ms=round((time.perf_counter() - started) * 1000, 1))
-        for request in group:
+        log.debug("inbox.group_committed", requests=len(group), ms=round((time.perf_counter() - started) * 1000, 1))
+        for request, messages in zip(group, stored, strict=True):
             if not request.done.done():  # a caller that went away (client disconnect) no longer waits
-                request.done.set_result({message["messageId"] for message in stored[id(request)]})
+                request.done.set_result({message["messageId"] for message in messages})
 
 
 class SourceCache:

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Text, cast, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common import json_codec
 from services.ingestion.models import (
@@ -56,30 +56,6 @@ class DueFailure:
     @cached_property
     def payload(self) -> dict[str, Any]:
         return json_codec.loads(self.payload_json)
-
-
-_SQLITE_MAX_PARAMETERS = 32_766  # SQLite's default cap on the parameters of one statement
-
-
-async def _insert_message_ids_sqlite(connection: AsyncConnection, keys: list[tuple[str, str]], received_at: datetime) -> set[tuple[str, str]]:
-    """The dedup insert on SQLite, as multi-row VALUES statements sent to the driver as they are: the intake's hot
-    path, where SQLAlchemy's per-parameter processing cost more than SQLite's own work (benchmarks/ingest_http.py).
-    The time is rendered by the column type's own bind processor."""
-    dialect = connection.dialect
-    to_text = InboxMessageId.__table__.c.received_at.type.dialect_impl(dialect).bind_processor(dialect)
-    assert to_text is not None  # SQLite keeps times as text
-    received = to_text(received_at)
-    per_statement = _SQLITE_MAX_PARAMETERS // 3
-    inserted: set[tuple[str, str]] = set()
-    for start in range(0, len(keys), per_statement):
-        chunk = keys[start : start + per_statement]
-        parameters = [value for source_id, message_id in chunk for value in (source_id, message_id, received)]
-        statement = (
-            f"INSERT INTO inbox_message_ids (source_id, message_id, received_at) VALUES {','.join(['(?,?,?)'] * len(chunk))}"
-            " ON CONFLICT (source_id, message_id) DO NOTHING RETURNING source_id, message_id"
-        )
-        inserted.update((source_id, message_id) for source_id, message_id in await connection.exec_driver_sql(statement, tuple(parameters)))
-    return inserted
 
 
 class IngestionRepository:
@@ -211,16 +187,16 @@ class IngestionRepository:
 
     async def insert_message_ids(self, keys: list[tuple[str, str]], received_at: datetime) -> set[tuple[str, str]]:
         """Records the (source_id, message_id) pairs not seen before and returns them; ON CONFLICT DO NOTHING makes
-        this the dedup, safe against a concurrent request carrying the same ids."""
+        this the dedup, safe against a concurrent request carrying the same ids. (On SQLite the intake writes through
+        inbox_store's thread instead.)"""
         if not keys:
             return set()
         connection = await self.session.connection()
-        if connection.dialect.name == "sqlite":
-            return await _insert_message_ids_sqlite(connection, keys, received_at)
         # One cached statement run over the list ("insertmanyvalues"): compiling a 100-row VALUES clause per request
         # cost more than the write itself.
         table = InboxMessageId.__table__
-        statement = postgresql.insert(table).on_conflict_do_nothing().returning(table.c.source_id, table.c.message_id)
+        dialect_insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+        statement = dialect_insert(table).on_conflict_do_nothing().returning(table.c.source_id, table.c.message_id)
         rows = [{"source_id": source_id, "message_id": message_id, "received_at": received_at} for source_id, message_id in keys]
         return {(source_id, message_id) for source_id, message_id in (await connection.execute(statement, rows)).all()}
 

@@ -23,6 +23,7 @@ from services.common.migrations import upgrade_to_head_async
 from services.common.settings import Settings
 from services.common.tracing import instrument_http_app, traced_client
 from services.ingestion.http_app import create_app
+from services.ingestion.inbox_store import inbox_store
 from services.ingestion.intake import InboxWriter
 from services.ingestion.launcher import RunLauncher
 from services.ingestion.membership import MembershipRouter
@@ -96,7 +97,7 @@ async def start_ingestion(
         events=events,
     )
     processor.start()
-    writer = InboxWriter(sessions, events)
+    writer = InboxWriter(inbox_store(sessions, url), events)
     writer.start()
 
     grpc_service = await start_grpc_server(

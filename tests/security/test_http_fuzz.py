@@ -40,6 +40,7 @@ from services.common.db import create_engine, create_session_factory
 from services.common.settings import Settings
 from services.directory.server import start_directory
 from services.ingestion.http_app import create_app
+from services.ingestion.inbox_store import inbox_store
 from services.ingestion.intake import InboxWriter
 from services.ingestion.launcher import RunLauncher
 from services.ingestion.processor import InboxProcessor
@@ -110,7 +111,7 @@ class IntakeUnderTest:
         self._closers.append(channel.close)
         internal_token = settings.resolved_internal_token()
         launcher = RunLauncher(temporal, settings.temporal_task_queue)
-        writer = InboxWriter(sessions)
+        writer = InboxWriter(inbox_store(sessions, settings.database_url_for("ingestion")))
         writer.start()
         self._closers.append(writer.stop)
         self._app = create_app(
