@@ -118,27 +118,29 @@ def _add_segment_route(
 
     async def segment_call(request: Request) -> JSONResponse:
         received_at = datetime.now(UTC)
-        credentials = basic_credentials(request)
-        raw_body = await read_body(request, MAX_BATCH_BYTES if is_batch else MAX_MESSAGE_BYTES)
-        body = parse_object(raw_body)
-        write_key = credentials[0] if credentials else body.get("writeKey")
-        if not isinstance(write_key, str) or not write_key:
-            raise InvalidWriteKey()
-        if credentials is None and rate_limiter is not None:
-            # A write key in the body escapes the header-keyed middleware; it shares the bucket of Basic auth's user name.
-            wait = rate_limiter.take("authorization:" + _basic_header(write_key))
-            if wait:
-                return _rate_limited(request, wait)
-        key_hash = hash_token(write_key)
-        source = sources.get(key_hash)
-        if source is None:
-            async with sessions() as session:
-                row = await IngestionRepository(session).source_by_write_key_hash(key_hash)
-            if row is None:
+        with writer.arriving():  # a commit about to start waits briefly for this request
+            credentials = basic_credentials(request)
+            raw_body = await read_body(request, MAX_BATCH_BYTES if is_batch else MAX_MESSAGE_BYTES)
+            body = parse_object(raw_body)
+            write_key = credentials[0] if credentials else body.get("writeKey")
+            if not isinstance(write_key, str) or not write_key:
                 raise InvalidWriteKey()
-            source = sources.put(key_hash, row)
-        messages = batch_messages(body, received_at, len(raw_body)) if is_batch else [single_message(body, call, received_at)]
-        accepted = await writer.accept(source, messages, received_at)  # durable before the 200
+            if credentials is None and rate_limiter is not None:
+                # A write key in the body escapes the header-keyed middleware; it shares the bucket of Basic auth's user name.
+                wait = rate_limiter.take("authorization:" + _basic_header(write_key))
+                if wait:
+                    return _rate_limited(request, wait)
+            key_hash = hash_token(write_key)
+            source = sources.get(key_hash)
+            if source is None:
+                async with sessions() as session:
+                    row = await IngestionRepository(session).source_by_write_key_hash(key_hash)
+                if row is None:
+                    raise InvalidWriteKey()
+                source = sources.put(key_hash, row)
+            messages = batch_messages(body, received_at, len(raw_body)) if is_batch else [single_message(body, call, received_at)]
+            stored = writer.submit(source, messages, received_at)
+        accepted = await stored  # durable before the 200
         processor.wake()
         log.info("segment.accepted", source_id=source.id, call=call, messages=len(accepted),
                  duplicates=sum(1 for a in accepted if a.duplicate))

@@ -1,10 +1,11 @@
-"""The inbox processor over batches: a failing message is recorded without holding back the rest of its batch, and a
-pass cut short resumes after the last message that acted, never running it again."""
+"""The inbox: the processor records a failing message without holding back the rest of its batch and resumes a pass
+cut short after the last message that acted; the writer's group commits wait for requests still being validated."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -14,6 +15,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from cxflow.v1 import ingestion_pb2
 from services.common.db import create_engine
+from services.ingestion.inbox_store import IntakeRequest
+from services.ingestion.intake import InboxWriter, SourceRef
 from services.ingestion.models import InboxBatch
 from workflows.contracts import run_workflow_id
 
@@ -87,3 +90,56 @@ async def test_a_pass_cut_short_resumes_after_the_last_message_that_acted(stack:
     await stack.server.processor.process_due()
     assert [e.status for e in await inbox_rows(stack.settings.database_url)] == ["processed"] * 3
     assert [await run_started(stack, workflow_id, f"r{i}") for i in range(3)] == [False] * handled + [True] * (3 - handled)
+
+
+class RecordingStore:
+    """An InboxStore that keeps the groups it is asked to write (every message new): what the writer's grouping does."""
+
+    def __init__(self) -> None:
+        self.groups: list[list[str]] = []
+
+    async def write(self, group: list[IntakeRequest]) -> list[list[dict[str, Any]]]:
+        self.groups.append([request.source_id for request in group])
+        return [request.messages for request in group]
+
+    async def close(self) -> None:
+        pass
+
+
+SOURCE = SourceRef(id="SRC_a", organization_id="ORG_a")
+
+
+def messages(message_id: str) -> list[dict[str, Any]]:
+    return [{"type": "identify", "userId": "u", "messageId": message_id}]
+
+
+async def test_a_commit_waits_for_the_requests_being_validated() -> None:
+    store = RecordingStore()
+    writer = InboxWriter(store, commit_delay=60)  # far longer than the test: only an arrival ends the wait
+    writer.start()
+    try:
+        with writer.arriving():  # the second request is being read and validated
+            first = writer.submit(SourceRef("SRC_first", "ORG_a"), messages("m1"), datetime.now(UTC))
+            for _ in range(5):
+                await asyncio.sleep(0)  # the writer runs meanwhile, and waits
+            assert store.groups == []
+            second = writer.submit(SourceRef("SRC_second", "ORG_a"), messages("m2"), datetime.now(UTC))
+        accepted = await asyncio.wait_for(asyncio.gather(first, second), 5)
+    finally:
+        await writer.stop()
+    assert store.groups == [["SRC_first", "SRC_second"]]  # one commit for both
+    assert [[a.duplicate for a in answer] for answer in accepted] == [[False], [False]]
+
+
+async def test_a_lone_request_is_written_at_once() -> None:
+    store = RecordingStore()
+    writer = InboxWriter(store, commit_delay=60)
+    writer.start()
+    try:
+        await asyncio.wait_for(writer.accept(SOURCE, messages("m1"), datetime.now(UTC)), 5)
+        with writer.arriving():
+            pass  # a request refused before it was submitted (a bad body) holds nothing back
+        await asyncio.wait_for(writer.accept(SOURCE, messages("m2"), datetime.now(UTC)), 5)
+    finally:
+        await writer.stop()
+    assert store.groups == [["SRC_a"], ["SRC_a"]]
