@@ -8,7 +8,7 @@ import sqlalchemy
 from sqlalchemy import Engine, event, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-from services.common import json_codec
+from services.common import json_codec, sqlite_driver
 
 
 def is_sqlite(url: str) -> bool:
@@ -32,7 +32,10 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """Creates the engine with the settings each backend needs to be safe under concurrent writers."""
     kwargs = {**_JSON_CODEC, **kwargs}
     if is_sqlite(url):
-        engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
+        parsed = make_url(url)
+        if parsed.drivername == "sqlite+aiosqlite":  # the same driver, a statement in one trip to its thread
+            parsed = parsed.set(drivername=f"sqlite+{sqlite_driver.DRIVER}")
+        engine = create_async_engine(parsed, connect_args={"timeout": 30}, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, **kwargs)

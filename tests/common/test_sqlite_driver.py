@@ -1,0 +1,77 @@
+"""The one-trip SQLite driver (services/common/sqlite_driver.py): what SQLAlchemy reads of a statement (rows,
+description, row counts, last row ids, RETURNING, executemany, errors) is right, and a statement is one trip to
+aiosqlite's thread."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiosqlite
+import pytest
+from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.common.db import create_engine
+from services.common.sqlite_driver import DRIVER
+
+METADATA = MetaData()
+PEOPLE = Table("people", METADATA, Column("id", Integer, primary_key=True), Column("name", String(50), unique=True))
+
+
+@pytest.fixture
+async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'driver.db'}")
+    async with engine.begin() as connection:
+        await connection.run_sync(METADATA.create_all)
+    yield engine
+    await engine.dispose()
+
+
+async def test_services_get_the_one_trip_driver(engine: AsyncEngine) -> None:
+    assert engine.dialect.driver == DRIVER
+
+
+async def test_what_sqlalchemy_reads_of_a_statement(engine: AsyncEngine) -> None:
+    async with engine.begin() as connection:
+        first = await connection.execute(insert(PEOPLE).values(name="ada"))
+        assert first.inserted_primary_key == (1,)
+        returned = await connection.execute(insert(PEOPLE).values(name="grace").returning(PEOPLE.c.id, PEOPLE.c.name))
+        assert returned.all() == [(2, "grace")]
+        await connection.execute(insert(PEOPLE), [{"name": "edsger"}, {"name": "barbara"}])  # executemany
+        changed = await connection.execute(update(PEOPLE).where(PEOPLE.c.id > 2).values(name=PEOPLE.c.name + "!"))
+        assert changed.rowcount == 2
+        rows = await connection.execute(select(PEOPLE.c.id, PEOPLE.c.name).order_by(PEOPLE.c.id))
+        assert list(rows.keys()) == ["id", "name"]
+        assert rows.all() == [(1, "ada"), (2, "grace"), (3, "edsger!"), (4, "barbara!")]
+        assert (await connection.execute(text("SELECT count(*) FROM people WHERE name LIKE :p"), {"p": "%!"})).scalar_one() == 2
+        assert (await connection.execute(select(PEOPLE).where(PEOPLE.c.id == 99))).first() is None
+
+
+async def test_errors_and_rollback(engine: AsyncEngine) -> None:
+    async with engine.begin() as connection:
+        await connection.execute(insert(PEOPLE).values(name="ada"))
+    with pytest.raises(IntegrityError):
+        async with engine.begin() as connection:
+            await connection.execute(insert(PEOPLE).values(name="alan"))
+            await connection.execute(insert(PEOPLE).values(name="ada"))  # the unique name: the transaction rolls back
+    async with engine.connect() as connection:
+        assert (await connection.execute(select(PEOPLE.c.name))).scalars().all() == ["ada"]
+
+
+async def test_a_statement_is_one_trip_to_the_driver_thread(engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    trips = 0
+    queue_call = aiosqlite.Connection._execute
+
+    async def counted(self: aiosqlite.Connection, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+        nonlocal trips
+        trips += 1
+        return await queue_call(self, fn, *args, **kwargs)
+
+    async with engine.connect() as connection:
+        await connection.execute(text("SELECT 1"))  # the connection and its transaction are set up before counting
+        monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+        rows = await connection.execute(select(PEOPLE.c.id, PEOPLE.c.name))
+        assert rows.all() == []
+        assert trips == 1  # SQLAlchemy's own adapter takes four: cursor, execute, fetch, close
