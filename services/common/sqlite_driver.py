@@ -118,6 +118,9 @@ class OneHopConnection(AsyncAdapt_aiosqlite_connection):
 
 class OneHopDBAPI(AsyncAdapt_aiosqlite_dbapi):
     def connect(self, *arg: Any, **kw: Any) -> OneHopConnection:
+        creator = kw.pop("async_creator_fn", None)  # create_async_engine(async_creator=...), as the base class takes it
+        if creator is not None:
+            return OneHopConnection(self, await_(creator(*arg, **kw)))
         connection = self.aiosqlite.connect(*arg, **kw)
         connection._thread.daemon = True  # as SQLAlchemy's own adapter does: a forgotten connection never holds exit
         return OneHopConnection(self, await_(connection))

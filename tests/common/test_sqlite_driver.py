@@ -11,7 +11,7 @@ import aiosqlite
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from services.common.db import create_engine
 from services.common.sqlite_driver import DRIVER
@@ -75,3 +75,13 @@ async def test_a_statement_is_one_trip_to_the_driver_thread(engine: AsyncEngine,
         rows = await connection.execute(select(PEOPLE.c.id, PEOPLE.c.name))
         assert rows.all() == []
         assert trips == 1  # SQLAlchemy's own adapter takes four: cursor, execute, fetch, close
+
+
+async def test_an_engine_given_its_own_connection_creator(tmp_path: Path) -> None:
+    # create_async_engine(async_creator=...) hands the driver a ready aiosqlite connection instead of a path.
+    engine = create_async_engine(f"sqlite+{DRIVER}://", async_creator=lambda: aiosqlite.connect(tmp_path / "own.db"))
+    try:
+        async with engine.connect() as connection:
+            assert (await connection.execute(text("SELECT 40 + 2"))).scalar_one() == 42
+    finally:
+        await engine.dispose()
