@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -108,6 +110,21 @@ async def inbox_rows(database_url: str) -> list[InboxEntry]:
             entries.append(InboxEntry(batch.organization_id, batch.source_id, message["messageId"], message["type"], message,
                                       status, attempts, error))  # fmt: skip
     return entries
+
+
+async def settled_inbox(database_url: str, count: int, *, tries: int = 300) -> list[InboxEntry]:
+    """The inbox once it holds at least `count` messages and none is pending, looked at every 50 ms."""
+    for _ in range(tries):
+        entries = await inbox_rows(database_url)
+        if len(entries) >= count and all(entry.status != "pending" for entry in entries):
+            return entries
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the inbox did not settle: {await inbox_rows(database_url)}")
+
+
+def basic(write_key: str) -> dict[str, str]:
+    """The HTTP Basic header Segment's SDKs send: the write key as user name, an empty password."""
+    return {"Authorization": "Basic " + base64.b64encode(f"{write_key}:".encode()).decode()}
 
 
 async def run_again(database_url: str, message_id: str) -> None:

@@ -4,12 +4,11 @@ cut short after the last message that acted; the writer's group commits wait for
 from __future__ import annotations
 
 import asyncio
-import base64
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from ingestion_stack import ORGANIZATION, InboxEntry, IngestionStack, inbox_rows, welcome_spec
+from ingestion_stack import ORGANIZATION, IngestionStack, basic, inbox_rows, settled_inbox, welcome_spec
 from sqlalchemy import update
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -40,17 +39,7 @@ async def subscribed_source(stack: IngestionStack) -> tuple[str, str]:
 
 
 async def post_batch(stack: IngestionStack, write_key: str, messages: list[dict[str, Any]]) -> None:
-    auth = {"Authorization": "Basic " + base64.b64encode(f"{write_key}:".encode()).decode()}
-    assert (await stack.http.post("/v1/batch", json={"batch": messages}, headers=auth)).status_code == 200
-
-
-async def settled(stack: IngestionStack, count: int) -> list[InboxEntry]:
-    for _ in range(300):
-        entries = await inbox_rows(stack.settings.database_url)
-        if len(entries) >= count and all(entry.status != "pending" for entry in entries):
-            return entries
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"the inbox did not settle: {await inbox_rows(stack.settings.database_url)}")
+    assert (await stack.http.post("/v1/batch", json={"batch": messages}, headers=basic(write_key))).status_code == 200
 
 
 async def run_started(stack: IngestionStack, workflow_id: str, message_id: str) -> bool:
@@ -67,7 +56,7 @@ async def run_started(stack: IngestionStack, workflow_id: str, message_id: str) 
 async def test_a_failing_message_is_recorded_and_the_rest_of_its_batch_goes_on(stack: IngestionStack) -> None:
     write_key, workflow_id = await subscribed_source(stack)
     await post_batch(stack, write_key, [identify("m0", 36), identify("m1", "not a number"), identify("m2", 41)])
-    entries = await settled(stack, 3)
+    entries = await settled_inbox(stack.settings.database_url, 3)
     assert [(e.message_id, e.status, e.attempts) for e in entries] == [("m0", "processed", 1), ("m1", "failed", 1), ("m2", "processed", 1)]
     assert "age" in entries[1].error  # the mapping that could not be coerced is named
     assert [await run_started(stack, workflow_id, m) for m in ("m0", "m1", "m2")] == [True, False, True]

@@ -4,8 +4,6 @@ contact transaction subscription. The OpenAPI document declares every route."""
 
 from __future__ import annotations
 
-import asyncio
-import base64
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -14,7 +12,7 @@ from typing import Any
 import grpc
 import httpx
 import pytest
-from ingestion_stack import IngestionStack, inbox_rows, run_again, running_stack
+from ingestion_stack import IngestionStack, basic, run_again, running_stack, settled_inbox
 from temporalio.client import Client
 
 from cxflow.v1 import directory_pb2, directory_pb2_grpc, ingestion_pb2
@@ -232,11 +230,11 @@ async def test_upsert_contact_transaction_subscription(qualtrics: QualtricsStack
     event = {"type": "track", "event": "Transaction Created", "userId": "u-9", "messageId": "tx-1",
              "timestamp": "2026-05-01T10:00:00Z", "context": {"traits": {"email": "grace@example.com"}},
              "properties": {"amount": 20, "sku": "B-2"}}
-    headers = {"Authorization": "Basic " + base64.b64encode(f"{source.write_key}:".encode()).decode()}
+    headers = basic(source.write_key)
     assert (await stack.http.post("/v1/track", json=event, headers=headers)).status_code == 200
     # A second event of the same contact finds it (by extRef) instead of creating another.
     assert (await stack.http.post("/v1/track", json={**event, "messageId": "tx-2", "properties": {"amount": 5}}, headers=headers)).status_code == 200
-    rows = await _settled(stack, 2)
+    rows = await settled_inbox(stack.settings.database_url_for("ingestion"), 2)
     assert [(r.status, r.error) for r in rows] == [("processed", ""), ("processed", "")]
     [contact] = (await qualtrics.directories.ListContacts(
         directory_pb2.ListContactsRequest(directory_id=qualtrics.directory_id), metadata=md)).contacts
@@ -249,7 +247,7 @@ async def test_upsert_contact_transaction_subscription(qualtrics: QualtricsStack
     # A message run again (its pass was cut short before it was settled) adds no second transaction.
     await run_again(stack.settings.database_url_for("ingestion"), "tx-1")
     stack.server.processor.wake()
-    rows = await _settled(stack, 2)
+    rows = await settled_inbox(stack.settings.database_url_for("ingestion"), 2)
     assert [(r.message_id, r.status) for r in rows] == [("tx-1", "processed"), ("tx-2", "processed")]
     again = (await qualtrics.directories.ListTransactions(
         directory_pb2.ListTransactionsRequest(directory_id=qualtrics.directory_id, contact_id=contact.id), metadata=md)).transactions
@@ -262,17 +260,8 @@ async def test_upsert_contact_transaction_subscription(qualtrics: QualtricsStack
         directory_id=qualtrics.directory_id, contact=directory_pb2.ContactInput(email="other@example.com", ext_ref="u-twin")), metadata=md)
     ambiguous = {**event, "messageId": "tx-3", "userId": "u-twin", "context": {"traits": {"email": "twin@example.com"}}}
     assert (await stack.http.post("/v1/track", json=ambiguous, headers=headers)).status_code == 200
-    rows = await _settled(stack, 3)
+    rows = await settled_inbox(stack.settings.database_url_for("ingestion"), 3)
     assert rows[2].status == "failed" and "several contacts" in rows[2].error
-
-
-async def _settled(stack: IngestionStack, count: int) -> list[Any]:
-    for _ in range(300):
-        rows = await inbox_rows(stack.settings.database_url_for("ingestion"))
-        if len(rows) >= count and all(row.status != "pending" for row in rows):
-            return rows
-        await asyncio.sleep(0.05)
-    raise AssertionError("the inbox did not settle")
 
 
 async def test_openapi_document_declares_every_route(qualtrics: QualtricsStack) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import gzip
 import json
 from datetime import UTC, datetime, timedelta
@@ -11,16 +10,12 @@ from typing import Any
 
 import pytest
 from google.protobuf import struct_pb2
-from ingestion_stack import IngestionStack, inbox_rows
+from ingestion_stack import IngestionStack, basic, inbox_rows
 from sqlalchemy import update
 
 from cxflow.v1 import ingestion_pb2
 from services.common.db import create_engine
 from services.ingestion.models import InboxBatch, InboxMessageId
-
-
-def basic(write_key: str) -> dict[str, str]:
-    return {"Authorization": "Basic " + base64.b64encode(f"{write_key}:".encode()).decode()}
 
 
 async def inbox(stack: IngestionStack) -> list[Any]:

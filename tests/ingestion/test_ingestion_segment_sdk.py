@@ -3,22 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
-from ingestion_stack import ORGANIZATION, IngestionStack, inbox_rows, welcome_spec
+from ingestion_stack import ORGANIZATION, IngestionStack, settled_inbox, welcome_spec
 from segment.analytics import Client
 
 from cxflow.v1 import ingestion_pb2
 from workflows.contracts import run_workflow_id
-
-
-async def _settled(stack: IngestionStack, count: int) -> list[Any]:
-    for _ in range(200):
-        rows = await inbox_rows(stack.settings.database_url)
-        if len(rows) >= count and all(row.status != "pending" for row in rows):
-            return rows
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"the inbox did not settle: {await inbox_rows(stack.settings.database_url)}")
 
 
 async def test_sdk_identify_and_track_arrive_and_start_a_run(stack: IngestionStack) -> None:
@@ -47,7 +37,7 @@ async def test_sdk_identify_and_track_arrive_and_start_a_run(stack: IngestionSta
         await asyncio.to_thread(client.shutdown)
     assert errors == []
 
-    rows = await _settled(stack, 2)
+    rows = await settled_inbox(stack.settings.database_url, 2, tries=200)
     by_id = {row.message_id: row for row in rows}
     assert set(by_id) == {"sdk-identify", "sdk-track"}
     assert all(row.status == "processed" for row in rows), [(row.message_id, row.error) for row in rows]
