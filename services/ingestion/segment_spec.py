@@ -127,7 +127,7 @@ def normalize_message(
         raise InvalidSegmentMessage("groupId: a group call needs groupId", field="groupId")
     for key in _OBJECT_KEYS:
         value = message.get(key)
-        if value is not None and value.__class__ is not dict and not isinstance(value, dict):
+        if value is not None and not isinstance(value, dict):
             raise InvalidSegmentMessage(f"{key}: must be an object", field=key)
 
     message_id = message.get("messageId")
