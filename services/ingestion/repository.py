@@ -48,10 +48,9 @@ class DueFailure:
     position: int
     organization_id: str
     source_id: str
-    message_id: str
     attempts: int
     received_at: datetime
-    payload_json: str
+    payload_json: str  # the message, its messageId included
 
     @cached_property
     def payload(self) -> dict[str, Any]:
@@ -242,7 +241,7 @@ class IngestionRepository:
         failure = InboxFailure.__table__.c
         query = (
             select(failure.id, failure.batch_id, failure.position, failure.organization_id, failure.source_id,
-                   failure.message_id, failure.attempts, failure.received_at, cast(failure.payload, Text))
+                   failure.attempts, failure.received_at, cast(failure.payload, Text))
             .where(failure.status == "retrying", failure.next_attempt_at <= now)
             .order_by(failure.next_attempt_at, failure.id)
             .limit(limit)
