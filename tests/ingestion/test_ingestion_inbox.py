@@ -1,5 +1,6 @@
-"""The inbox: the processor records a failing message without holding back the rest of its batch and resumes a pass
-cut short after the last message that acted; the writer's group commits wait for requests still being validated."""
+"""The inbox: the processor records a failing message without holding back the rest of its batch, resumes a pass cut
+short after the last message that acted, and retries failed messages when due; the writer's group commits wait for
+requests still being validated."""
 
 from __future__ import annotations
 
@@ -9,14 +10,14 @@ from typing import Any
 
 import pytest
 from ingestion_stack import ORGANIZATION, IngestionStack, basic, inbox_rows, settled_inbox, welcome_spec
-from sqlalchemy import update
+from sqlalchemy import insert, select, update
 from temporalio.service import RPCError, RPCStatusCode
 
 from cxflow.v1 import ingestion_pb2
 from services.common.db import create_engine
 from services.ingestion.inbox_store import IntakeRequest
 from services.ingestion.intake import InboxWriter, SourceRef
-from services.ingestion.models import InboxBatch
+from services.ingestion.models import InboxBatch, InboxFailure
 from workflows.contracts import run_workflow_id
 
 
@@ -79,6 +80,38 @@ async def test_a_pass_cut_short_resumes_after_the_last_message_that_acted(stack:
     await stack.server.processor.process_due()
     assert [e.status for e in await inbox_rows(stack.settings.database_url)] == ["processed"] * 3
     assert [await run_started(stack, workflow_id, f"r{i}") for i in range(3)] == [False] * handled + [True] * (3 - handled)
+
+
+async def test_failed_messages_are_retried_when_due(stack: IngestionStack) -> None:
+    write_key, workflow_id = await subscribed_source(stack)
+    await stack.server.processor.stop()  # this test runs the passes itself
+    await post_batch(stack, write_key, [identify("again", 30), identify("never", "not a number")])
+    # As a transient failure of both leaves them (the workflow service was down): the batch done, both messages in
+    # the failures, their second attempt due.
+    engine = create_engine(stack.settings.database_url)
+    try:
+        async with engine.begin() as connection:
+            [batch] = (await connection.execute(select(InboxBatch))).all()
+            await connection.execute(update(InboxBatch).values(status="processed", handled=batch.message_count))
+            for position, message in enumerate(batch.messages):
+                await connection.execute(insert(InboxFailure).values(
+                    batch_id=batch.id, position=position, organization_id=batch.organization_id, source_id=batch.source_id,
+                    message_id=message["messageId"], payload=message, status="retrying", attempts=1,
+                    error="UNAVAILABLE: connection refused", next_attempt_at=datetime.now(UTC), received_at=batch.received_at))  # fmt: skip
+    finally:
+        await engine.dispose()
+    assert [(e.status, e.attempts) for e in await inbox_rows(stack.settings.database_url)] == [("pending", 1), ("pending", 1)]
+
+    for _ in range(60):  # a pass looks for due failures at most once a second (RETRY_CHECK_SECONDS)
+        await stack.server.processor.process_due()
+        again, never = await inbox_rows(stack.settings.database_url)
+        if again.status != "pending":
+            break
+        await asyncio.sleep(0.1)
+    assert (again.message_id, again.status, again.attempts, again.error) == ("again", "processed", 2, "")
+    assert (never.message_id, never.status, never.attempts) == ("never", "failed", 2)  # a mapping error is final
+    assert "age" in never.error
+    assert [await run_started(stack, workflow_id, m) for m in ("again", "never")] == [True, False]
 
 
 class RecordingStore:
