@@ -139,11 +139,10 @@ def _add_segment_route(
                     raise InvalidWriteKey()
                 source = sources.put(key_hash, row)
             messages = batch_messages(body, received_at, len(raw_body)) if is_batch else [single_message(body, call, received_at)]
-            stored = writer.submit(source, messages, received_at)
-        accepted = await stored  # durable before the 200
+            committed = writer.submit(source, messages, received_at)
+        acceptance = await committed  # durable before the 200
         processor.wake()
-        log.info("segment.accepted", source_id=source.id, call=call, messages=len(accepted),
-                 duplicates=sum(1 for a in accepted if a.duplicate))
+        log.info("segment.accepted", source_id=source.id, call=call, messages=len(messages), duplicates=acceptance.duplicates)
         return JSONResponse({"success": True})
 
     app.add_api_route(

@@ -9,25 +9,30 @@ a group costs one hand-off (benchmarks/ingest_http.py)."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Connection
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.common import json_codec
 from services.common.db import create_sqlite_thread_engine, is_sqlite
-from services.ingestion.models import InboxBatch, InboxMessageId
+from services.ingestion.models import InboxBatch
 from services.ingestion.repository import IngestionRepository
 
 _SQLITE_MAX_PARAMETERS = 32_766  # SQLite's default cap on the parameters of one statement
+_KNOWN_IDS = "SELECT message_id FROM inbox_message_ids WHERE source_id = ?1 AND message_id IN (SELECT value FROM json_each(?2))"
 # "WHERE true" keeps SQLite from reading ON CONFLICT as part of the SELECT (its documented parsing ambiguity).
 _INSERT_IDS = (
     "INSERT INTO inbox_message_ids (source_id, message_id, received_at) SELECT ?1, value, ?2 FROM json_each(?3) WHERE true"
-    " ON CONFLICT (source_id, message_id) DO NOTHING RETURNING message_id"
+    " ON CONFLICT (source_id, message_id) DO NOTHING"
 )
+_SQLITE = sqlite_dialect.dialect()
 _BATCH_COLUMNS = ("organization_id", "source_id", "received_at", "messages", "message_count", "handled", "status")
 
 
@@ -54,22 +59,38 @@ def inbox_store(sessions: async_sessionmaker[AsyncSession], database_url: str) -
     return SqliteThreadInboxStore(database_url) if is_sqlite(database_url) else SessionInboxStore(sessions)
 
 
-def _owners(group: list[IntakeRequest]) -> dict[tuple[str, str], tuple[int, dict[str, Any]]]:
-    """(source, messageId) -> the request (its index) and message that carries it first: a repeat within a request,
-    or in another request of the group, is that one's duplicate."""
-    owners: dict[tuple[str, str], tuple[int, dict[str, Any]]] = {}
-    for index, request in enumerate(group):
-        for message in request.messages:
-            owners.setdefault((request.source_id, message["messageId"]), (index, message))
-    return owners
+@dataclass
+class _GroupIds:
+    """The message ids of a group, per source, each with the request (its index) and message that carry it first: a
+    repeat within a request, or in another request of the group, is that one's duplicate."""
 
+    by_source: dict[str, dict[str, tuple[int, dict[str, Any]]]]
+    repeats: bool  # some message repeats an id that comes earlier in the group
 
-def _new_messages(group: list[IntakeRequest], owners: dict[tuple[str, str], tuple[int, dict[str, Any]]], new_keys: set[tuple[str, str]]) -> list[list[dict[str, Any]]]:
-    stored: list[list[dict[str, Any]]] = [[] for _ in group]
-    for key, (index, message) in owners.items():
-        if key in new_keys:
-            stored[index].append(message)
-    return stored
+    @classmethod
+    def of(cls, group: list[IntakeRequest]) -> _GroupIds:
+        by_source: dict[str, dict[str, tuple[int, dict[str, Any]]]] = {}
+        count = 0
+        for index, request in enumerate(group):
+            owners = by_source.setdefault(request.source_id, {})
+            for message in request.messages:
+                owners.setdefault(message["messageId"], (index, message))
+            count += len(request.messages)
+        return cls(by_source, repeats=count != sum(len(owners) for owners in by_source.values()))
+
+    def keys(self) -> list[tuple[str, str]]:
+        return [(source_id, message_id) for source_id, owners in self.by_source.items() for message_id in owners]
+
+    def new_messages(self, group: list[IntakeRequest], known: set[tuple[str, str]]) -> list[list[dict[str, Any]]]:
+        """Per request, its messages whose ids were not known before and that it carries first."""
+        if not known and not self.repeats:
+            return [request.messages for request in group]
+        stored: list[list[dict[str, Any]]] = [[] for _ in group]
+        for source_id, owners in self.by_source.items():
+            for message_id, (index, message) in owners.items():
+                if (source_id, message_id) not in known:
+                    stored[index].append(message)
+        return stored
 
 
 def _batch_rows(group: list[IntakeRequest], stored: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
@@ -87,12 +108,13 @@ class SessionInboxStore:
         self._sessions = sessions
 
     async def write(self, group: list[IntakeRequest]) -> list[list[dict[str, Any]]]:
-        owners = _owners(group)
+        ids = _GroupIds.of(group)
+        keys = ids.keys()
         async with self._sessions() as session:
             repository = IngestionRepository(session)
             # An id's receipt time only bounds how long it is remembered: the group's first request stands for all.
-            new_keys = await repository.insert_message_ids(list(owners), group[0].received_at)
-            stored = _new_messages(group, owners, new_keys)
+            new_keys = await repository.insert_message_ids(keys, group[0].received_at)
+            stored = ids.new_messages(group, set(keys) - new_keys)
             await repository.insert_batches(_batch_rows(group, stored))
             await session.commit()
         return stored
@@ -102,54 +124,102 @@ class SessionInboxStore:
 
 
 class SqliteThreadInboxStore:
-    """On its own thread and connection. Statements go to the driver as they are, values rendered by the columns' own
-    types: SQLAlchemy's per-parameter processing of a few hundred ids cost more than SQLite's work."""
+    """On its own thread and sqlite3 connection. Statements go to the driver as they are, values rendered by the
+    columns' own types: SQLAlchemy's per-parameter processing of a few hundred ids cost more than SQLite's work.
+
+    A group commit makes as few calls into SQLite as it can: the driver lets go of the GIL on each one, and while the
+    event loop is busy, taking it back can wait for the loop's next switch (up to sys.getswitchinterval())."""
 
     def __init__(self, database_url: str) -> None:
         self._engine = create_sqlite_thread_engine(database_url)
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inbox-writer")
+        self._connection: Any = None  # the pool's sqlite3 connection, checked out by the thread on its first write
 
     async def write(self, group: list[IntakeRequest]) -> list[list[dict[str, Any]]]:
         return await asyncio.get_running_loop().run_in_executor(self._thread, self._write, group)
 
     async def close(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._thread, self._release)
         await asyncio.get_running_loop().run_in_executor(None, self._thread.shutdown)
         self._engine.dispose()
 
+    def _release(self) -> None:
+        if self._connection is not None:
+            self._connection.close()  # back to the pool
+            self._connection = None
+
     def _write(self, group: list[IntakeRequest]) -> list[list[dict[str, Any]]]:
-        owners = _owners(group)
-        with self._engine.begin() as connection:
-            new_keys = _insert_message_ids(connection, list(owners), group[0].received_at)
-            stored = _new_messages(group, owners, new_keys)
-            rows = _batch_rows(group, stored)
-            if rows:
-                _insert_batches(connection, rows)
+        if self._connection is None:
+            self._connection = self._engine.raw_connection()
+        connection: sqlite3.Connection = self._connection.driver_connection
+        ids = _GroupIds.of(group)
+        received = _sqlite_time(group[0].received_at)  # an id's receipt time only bounds how long it is remembered
+        try:
+            with _transaction(connection):
+                # Replays are rare: insert the ids as if all were new and check that they were. Else roll back and
+                # look the known ones up first (finding them after the insert would take RETURNING, a call into
+                # SQLite per id).
+                if not _inserted_all(connection, ids, received):
+                    raise _SomeKnown()
+                stored = ids.new_messages(group, set())
+                _insert_batches(connection, _batch_rows(group, stored))
+        except _SomeKnown:
+            with _transaction(connection):
+                known = _insert_new_ids(connection, ids, received)
+                stored = ids.new_messages(group, known)
+                _insert_batches(connection, _batch_rows(group, stored))
         return stored
 
 
-def _insert_message_ids(connection: Connection, keys: list[tuple[str, str]], received_at: datetime) -> set[tuple[str, str]]:
-    """One statement per source, its ids as one JSON array that SQLite unpacks (json_each): binding three parameters a
-    row cost more than SQLite's work on the row."""
-    dialect = connection.dialect
-    to_text = InboxMessageId.__table__.c.received_at.type.dialect_impl(dialect).bind_processor(dialect)
+class _SomeKnown(Exception):
+    """Some ids of the group were stored before: the first attempt is rolled back."""
+
+
+@contextmanager
+def _transaction(connection: sqlite3.Connection) -> Iterator[None]:
+    connection.execute("BEGIN IMMEDIATE")  # the write lock first: the ids looked up cannot change before the insert
+    try:
+        yield
+        connection.execute("COMMIT")
+    except BaseException:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        raise
+
+
+def _sqlite_time(moment: datetime) -> str:
+    """A time as SQLAlchemy's SQLite DateTime stores it (naive ISO text)."""
+    to_text = InboxBatch.__table__.c.received_at.type.dialect_impl(_SQLITE).bind_processor(_SQLITE)
     assert to_text is not None  # SQLite keeps times as text
-    received = to_text(received_at)
-    ids_by_source: dict[str, list[str]] = {}
-    for source_id, message_id in keys:
-        ids_by_source.setdefault(source_id, []).append(message_id)
-    inserted: set[tuple[str, str]] = set()
-    for source_id, message_ids in ids_by_source.items():
-        rows = connection.exec_driver_sql(_INSERT_IDS, (source_id, received, json_codec.dumps(message_ids)))
-        inserted.update((source_id, message_id) for (message_id,) in rows)
-    return inserted
+    return to_text(moment)
 
 
-def _insert_batches(connection: Connection, rows: list[dict[str, Any]]) -> None:
-    dialect = connection.dialect
-    columns = InboxBatch.__table__.c
-    to_text = columns.received_at.type.dialect_impl(dialect).bind_processor(dialect)
-    assert to_text is not None
-    to_stored = columns.messages.type.process_bind_param
+# Ids go to SQLite as one JSON array per source, which it unpacks (json_each): binding three parameters a row cost
+# more than SQLite's work on the row.
+def _inserted_all(connection: sqlite3.Connection, ids: _GroupIds, received: str) -> bool:
+    """Inserts every id of the group; answers whether all of them were new."""
+    for source_id, owners in ids.by_source.items():
+        before = connection.total_changes
+        connection.execute(_INSERT_IDS, (source_id, received, json_codec.dumps(list(owners))))
+        if connection.total_changes - before != len(owners):
+            return False
+    return True
+
+
+def _insert_new_ids(connection: sqlite3.Connection, ids: _GroupIds, received: str) -> set[tuple[str, str]]:
+    """Looks up which ids are known, then inserts the others; returns the known ones."""
+    known: set[tuple[str, str]] = set()
+    for source_id, owners in ids.by_source.items():
+        found = {message_id for (message_id,) in connection.execute(_KNOWN_IDS, (source_id, json_codec.dumps(list(owners))))}
+        new_ids = [message_id for message_id in owners if message_id not in found]
+        if new_ids:
+            connection.execute(_INSERT_IDS, (source_id, received, json_codec.dumps(new_ids)))
+        known.update((source_id, message_id) for message_id in found)
+    return known
+
+
+def _insert_batches(connection: sqlite3.Connection, rows: list[dict[str, Any]]) -> None:
+    to_stored = InboxBatch.__table__.c.messages.type.process_bind_param
     per_statement = _SQLITE_MAX_PARAMETERS // len(_BATCH_COLUMNS)
     placeholders = "(" + ",".join("?" * len(_BATCH_COLUMNS)) + ")"
     for start in range(0, len(rows), per_statement):
@@ -157,7 +227,7 @@ def _insert_batches(connection: Connection, rows: list[dict[str, Any]]) -> None:
         parameters: list[Any] = []
         for row in chunk:
             messages = row["messages"]
-            parameters += (row["organization_id"], row["source_id"], to_text(row["received_at"]), to_stored(messages, dialect),
+            parameters += (row["organization_id"], row["source_id"], _sqlite_time(row["received_at"]), to_stored(messages, _SQLITE),
                            len(messages), 0, "pending")  # fmt: skip
         statement = f"INSERT INTO inbox_batches ({', '.join(_BATCH_COLUMNS)}) VALUES {','.join([placeholders] * len(chunk))}"
-        connection.exec_driver_sql(statement, tuple(parameters))
+        connection.execute(statement, parameters)

@@ -32,6 +32,27 @@ class AcceptedMessage:
 
 
 @dataclass(frozen=True)
+class Acceptance:
+    """What became of one request's messages, once committed."""
+
+    messages: list[dict[str, Any]]  # as submitted, in order
+    stored: list[dict[str, Any]]  # those stored now: new for the source, each the first to carry its id
+
+    @property
+    def duplicates(self) -> int:
+        return len(self.messages) - len(self.stored)
+
+    def per_message(self) -> list[AcceptedMessage]:
+        stored_ids = {message["messageId"] for message in self.stored}
+        accepted, seen = [], set()
+        for message in self.messages:
+            message_id = message["messageId"]
+            accepted.append(AcceptedMessage(message_id, duplicate=message_id not in stored_ids or message_id in seen))
+            seen.add(message_id)
+        return accepted
+
+
+@dataclass(frozen=True)
 class SourceRef:
     """What the intake needs of a source: its id and organization (a plain value, safe to cache)."""
 
@@ -42,7 +63,7 @@ class SourceRef:
 @dataclass
 class _Request:
     request: IntakeRequest
-    done: asyncio.Future[set[str]] = field(repr=False)  # the message ids stored (new for the source)
+    done: asyncio.Future[Acceptance] = field(repr=False)
 
 
 class InboxWriter:
@@ -92,28 +113,16 @@ class InboxWriter:
 
     async def accept(self, source: SourceRef | Source, messages: list[dict[str, Any]], received_at: datetime) -> list[AcceptedMessage]:
         """Returns once the messages are committed (or were already stored): one entry per message, in order."""
-        return await self.submit(source, messages, received_at)
+        return (await self.submit(source, messages, received_at)).per_message()
 
-    def submit(self, source: SourceRef | Source, messages: list[dict[str, Any]], received_at: datetime) -> Awaitable[list[AcceptedMessage]]:
-        """Queues the messages for the next commit now; what it returns resolves as accept() does."""
+    def submit(self, source: SourceRef | Source, messages: list[dict[str, Any]], received_at: datetime) -> Awaitable[Acceptance]:
+        """Queues the messages for the next commit now; what it returns resolves once they are committed."""
         if self._task is None or self._task.done():
             raise RuntimeError("the inbox writer is not running")
-        done: asyncio.Future[set[str]] = asyncio.get_running_loop().create_future()
+        done: asyncio.Future[Acceptance] = asyncio.get_running_loop().create_future()
         self._waiting.append(_Request(IntakeRequest(source.organization_id, source.id, received_at, messages), done))
         self._wake.set()
-        return self._accepted(messages, done)
-
-    async def _accepted(self, messages: list[dict[str, Any]], done: asyncio.Future[set[str]]) -> list[AcceptedMessage]:
-        stored = await done
-        accepted, seen = [], set()
-        for message in messages:
-            message_id = message["messageId"]
-            accepted.append(AcceptedMessage(message_id, duplicate=message_id not in stored or message_id in seen))
-            seen.add(message_id)
-        duplicates = sum(1 for message in accepted if message.duplicate)
-        self._events.record(INTAKE_SEGMENT, EVENT_DEDUPLICATED, duplicates)
-        self._events.record(INTAKE_SEGMENT, EVENT_ACCEPTED, len(accepted) - duplicates)
-        return accepted
+        return done
 
     async def _run(self) -> None:
         while True:
@@ -156,9 +165,12 @@ class InboxWriter:
                 group[0].done.set_exception(exc)
             return
         log.debug("inbox.group_committed", requests=len(group), ms=round((time.perf_counter() - started) * 1000, 1))
+        stored_count = sum(len(messages) for messages in stored)
+        self._events.record(INTAKE_SEGMENT, EVENT_ACCEPTED, stored_count)
+        self._events.record(INTAKE_SEGMENT, EVENT_DEDUPLICATED, sum(len(request.request.messages) for request in group) - stored_count)
         for request, messages in zip(group, stored, strict=True):
             if not request.done.done():  # a caller that went away (client disconnect) no longer waits
-                request.done.set_result({message["messageId"] for message in messages})
+                request.done.set_result(Acceptance(request.request.messages, messages))
 
 
 class SourceCache:

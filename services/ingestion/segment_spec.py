@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 import zlib
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 
 from services.common import json_codec
@@ -48,35 +47,75 @@ def parse_object(body: bytes) -> dict[str, Any]:
     return document
 
 
-# The messages of a batch mostly share their times (sentAt always, timestamps often): each distinct text is read and
-# each distinct moment formatted once, however many messages carry it.
-_TIME_CACHE_SIZE = 4096
-
-
-@lru_cache(maxsize=_TIME_CACHE_SIZE)
 def utc_iso(moment: datetime) -> str:
     """UTC ISO-8601 with milliseconds and Z, like Segment's receivedAt."""
-    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
+    return _iso(moment.astimezone(UTC))
 
 
-@lru_cache(maxsize=_TIME_CACHE_SIZE)
-def _read_iso(text: str) -> datetime | None:
-    """An ISO-8601 text as an aware UTC datetime, or None when it is not one."""
-    try:
-        moment = datetime.fromisoformat(text.strip())
-        return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
-    except (ValueError, OverflowError):  # OverflowError: an offset past the calendar's ends ("0001-01-01T00:00+01:00")
-        return None
+def _iso(utc_moment: datetime) -> str:
+    return utc_moment.isoformat("T", "milliseconds")[:-6] + "Z"  # "+00:00" becomes "Z"
 
 
-def _parse_time(message: dict[str, Any], key: str) -> datetime | None:
+def _read_time(message: dict[str, Any], key: str) -> datetime | None:
+    """The message's time at `key` (aware, in UTC); None when absent."""
     value = message.get(key)
     if value is None:
         return None
-    moment = _read_iso(value) if isinstance(value, str) else None
+    try:
+        moment = datetime.fromisoformat(value.strip()) if isinstance(value, str) else None
+        if moment is not None and moment.tzinfo is not UTC:  # "Z" reads as UTC itself
+            moment = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):  # OverflowError: an offset past the calendar's ends ("0001-01-01T00:00+01:00")
+        moment = None
     if moment is None:
         raise InvalidSegmentMessage(f"{key}: must be an ISO-8601 date, got {value!r}", field=key)
     return moment
+
+
+class Receipt:
+    """When one request was received, and Segment's event times for its messages.
+
+    Client clocks drift: Segment corrects an event's time by how far the client's sentAt is from receivedAt. The
+    messages of a request mostly share their times (sentAt always, timestamps often), so each distinct combination is
+    read and worked out once."""
+
+    __slots__ = ("_at", "_times", "iso")
+
+    def __init__(self, received_at: datetime) -> None:
+        self._at = received_at.astimezone(UTC)
+        self.iso = _iso(self._at)
+        self._times: dict[tuple[Any, Any, Any], tuple[str | None, str]] = {}
+
+    def stamp(self, message: dict[str, Any]) -> None:
+        """Sets receivedAt and the corrected timestamp (keeping the client's as originalTimestamp)."""
+        timestamp, sent_at = message.get("timestamp"), message.get("sentAt")
+        key = (timestamp, message.get("originalTimestamp") if timestamp is None else None, sent_at)
+        try:
+            times = self._times.get(key)
+        except TypeError:  # an unhashable value, which _event_times refuses
+            times = None
+        if times is None:
+            times = self._event_times(message)
+            self._times[key] = times
+        original, corrected = times
+        if original is not None:
+            message["originalTimestamp"] = original
+        message["receivedAt"] = self.iso
+        message["timestamp"] = corrected
+
+    def _event_times(self, message: dict[str, Any]) -> tuple[str | None, str]:
+        """(originalTimestamp to set or None, timestamp) for the message's times."""
+        original = _read_time(message, "timestamp") or _read_time(message, "originalTimestamp")
+        sent_at = _read_time(message, "sentAt")
+        if original is None:
+            return None, self.iso
+        if sent_at is None:
+            return None, _iso(original)
+        try:
+            corrected = self._at - (sent_at - original)
+        except OverflowError:  # a skew past the calendar's ends (sentAt in year 9000): keep the client's own time
+            corrected = original
+        return message.get("timestamp") or message["originalTimestamp"], _iso(corrected)
 
 
 def _require_id(message: dict[str, Any], key: str) -> bool:
@@ -99,17 +138,11 @@ def _require_string(message: dict[str, Any], key: str, type_: str) -> None:
 _OBJECT_KEYS = ("traits", "properties", "context", "integrations")
 
 
-def normalize_message(
-    message: dict[str, Any], type_: str, received_at: datetime, received_iso: str = "", *, owned: bool = False
-) -> dict[str, Any]:
-    """Validates one message against Segment's spec and returns it as stored: type, messageId, receivedAt, timestamp set.
-
-    received_iso: utc_iso(received_at), when the caller formats it once for a whole batch. owned: the message is the
-    caller's own copy, changed in place rather than copied (a batch copies each message once, to merge into it)."""
+def _normalize(message: dict[str, Any], type_: Any, receipt: Receipt) -> dict[str, Any]:
+    """Validates one message (the caller's own copy, changed in place) against Segment's spec and completes it as
+    stored: type, messageId, receivedAt, timestamp set, any writeKey (a secret) dropped."""
     if type_ not in MESSAGE_TYPES:
         raise InvalidSegmentMessage(f"type: must be one of {', '.join(MESSAGE_TYPES)}, got {type_!r}", field="type")
-    if not owned:
-        message = dict(message)
     message.pop("writeKey", None)  # the write key is a secret: never stored
     message["type"] = type_
     has_user = _require_id(message, "userId")
@@ -129,26 +162,12 @@ def normalize_message(
         value = message.get(key)
         if value is not None and not isinstance(value, dict):
             raise InvalidSegmentMessage(f"{key}: must be an object", field=key)
-
     message_id = message.get("messageId")
     if message_id is None or message_id == "":
         message["messageId"] = f"cxf-{uuid.uuid4()}"
     elif not isinstance(message_id, str) or len(message_id) > 200:
         raise InvalidSegmentMessage("messageId: must be a string of at most 200 characters", field="messageId")
-
-    # Client clocks drift: Segment corrects the event time by how far the client's sentAt is from receivedAt.
-    original = _parse_time(message, "timestamp") or _parse_time(message, "originalTimestamp")
-    sent_at = _parse_time(message, "sentAt")
-    if original is not None and sent_at is not None:
-        message["originalTimestamp"] = message.get("timestamp") or message["originalTimestamp"]
-        try:
-            timestamp = received_at - (sent_at - original)
-        except OverflowError:  # a skew past the calendar's ends (sentAt in year 9000): keep the client's own time
-            timestamp = original
-    else:
-        timestamp = original or received_at
-    message["receivedAt"] = received_iso or utc_iso(received_at)
-    message["timestamp"] = message["receivedAt"] if timestamp is received_at else utc_iso(timestamp)
+    receipt.stamp(message)
     return message
 
 
@@ -157,9 +176,10 @@ def _encoded_size(message: dict[str, Any]) -> int:
 
 
 def single_message(body: dict[str, Any], type_: str, received_at: datetime) -> dict[str, Any]:
+    """One message of /v1/<type>, validated and completed as stored (a copy: the body is left as it is)."""
     if _encoded_size(body) > MAX_MESSAGE_BYTES:
         raise PayloadTooLarge(f"a message may be at most {MAX_MESSAGE_BYTES // 1024} KB")
-    return normalize_message(body, type_, received_at)
+    return _normalize(dict(body), type_, Receipt(received_at))
 
 
 def batch_messages(body: dict[str, Any], received_at: datetime, body_bytes: int | None = None) -> list[dict[str, Any]]:
@@ -173,29 +193,28 @@ def batch_messages(body: dict[str, Any], received_at: datetime, body_bytes: int 
         raise InvalidSegmentMessage("batch: must be an array of messages", field="batch")
     if len(items) > MAX_BATCH_MESSAGES:
         raise PayloadTooLarge(f"batch: at most {MAX_BATCH_MESSAGES} messages per request, got {len(items)}")
-    shared_context = body.get("context") if isinstance(body.get("context"), dict) else {}
-    shared_integrations = body.get("integrations") if isinstance(body.get("integrations"), dict) else {}
+    shared = [(key, body[key]) for key in ("context", "integrations") if isinstance(body.get(key), dict) and body[key]]
+    sent_at = body.get("sentAt")
     measure_each = body_bytes is None or body_bytes > MAX_MESSAGE_BYTES
-    received_iso = utc_iso(received_at)
+    receipt = Receipt(received_at)
     messages = []
     for index, item in enumerate(items):
-        where = f"batch[{index}]"
         if not isinstance(item, dict):
-            raise InvalidSegmentMessage(f"{where}: must be an object", field=where)
+            raise InvalidSegmentMessage(f"batch[{index}]: must be an object", field=f"batch[{index}]")
         if measure_each and _encoded_size(item) > MAX_MESSAGE_BYTES:
-            raise PayloadTooLarge(f"{where}: a message may be at most {MAX_MESSAGE_BYTES // 1024} KB")
+            raise PayloadTooLarge(f"batch[{index}]: a message may be at most {MAX_MESSAGE_BYTES // 1024} KB")
         type_ = item.get("type")
         if not isinstance(type_, str) or not type_:
-            raise InvalidSegmentMessage(f"{where}.type: every batch message needs a type", field=f"{where}.type")
-        merged = dict(item)
-        for key, shared in (("context", shared_context), ("integrations", shared_integrations)):
+            raise InvalidSegmentMessage(f"batch[{index}].type: every batch message needs a type", field=f"batch[{index}].type")
+        message = dict(item)  # the stored copy: the body is left as it is
+        for key, shared_value in shared:
             own = item.get(key)
-            if shared and (own is None or isinstance(own, dict)):
-                merged[key] = {**shared, **(own or {})}  # the message's own keys win
-        if "sentAt" not in merged and body.get("sentAt") is not None:
-            merged["sentAt"] = body["sentAt"]
+            if own is None or isinstance(own, dict):
+                message[key] = {**shared_value, **(own or {})}  # the message's own keys win
+        if sent_at is not None and "sentAt" not in message:
+            message["sentAt"] = sent_at
         try:
-            messages.append(normalize_message(merged, type_, received_at, received_iso, owned=True))
+            messages.append(_normalize(message, type_, receipt))
         except InvalidSegmentMessage as exc:
-            raise InvalidSegmentMessage(f"{where}.{exc.message}", field=f"{where}.{exc.field}") from exc
+            raise InvalidSegmentMessage(f"batch[{index}].{exc.message}", field=f"batch[{index}].{exc.field}") from exc
     return messages

@@ -150,7 +150,7 @@ async def test_a_commit_waits_for_the_requests_being_validated() -> None:
     finally:
         await writer.stop()
     assert store.groups == [["SRC_first", "SRC_second"]]  # one commit for both
-    assert [[a.duplicate for a in answer] for answer in accepted] == [[False], [False]]
+    assert [[a.duplicate for a in answer.per_message()] for answer in accepted] == [[False], [False]]
 
 
 async def test_a_lone_request_is_written_at_once() -> None:

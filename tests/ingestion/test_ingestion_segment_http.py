@@ -185,10 +185,14 @@ async def test_replayed_batch_is_acknowledged_but_not_stored_again(stack: Ingest
         assert response.status_code == 200 and response.json() == {"success": True}
     rows = await inbox(stack)
     assert [row.message_id for row in rows] == ["m0", "m1", "m2"]
+    # A replay carrying a new message too: only that one is stored.
+    replay = {"batch": [*batch["batch"], {"type": "identify", "userId": "u3", "messageId": "m3"}]}
+    assert (await stack.http.post("/v1/batch", json=replay, headers=basic(write_key))).status_code == 200
+    assert [row.message_id for row in await inbox(stack)] == ["m0", "m1", "m2", "m3"]
     # Another source may use the same message ids: dedup is per source.
     other = await stack.create_source()
     assert (await stack.http.post("/v1/batch", json=batch, headers=basic(other.write_key))).status_code == 200
-    assert len(await inbox(stack)) == 6
+    assert len(await inbox(stack)) == 7
 
 
 async def test_batch_context_and_integrations_are_merged_into_each_message(stack: IngestionStack, write_key: str) -> None:
@@ -225,6 +229,30 @@ async def test_received_at_and_clock_skew_corrected_timestamp(stack: IngestionSt
     assert skewed["originalTimestamp"] == "2030-01-01T00:00:00.000Z"
     assert stored["given"]["timestamp"] == "2024-05-06T05:08:09.000Z"
     assert stored["none"]["timestamp"] == stored["none"]["receivedAt"]
+
+
+async def test_each_batch_message_gets_its_own_corrected_timestamp(stack: IngestionStack, write_key: str) -> None:
+    # The batch's sentAt is 10 s after the events: each timestamp moves to 10 s before receipt, less its own lead.
+    batch = {
+        "sentAt": "2030-01-01T00:00:10.000Z",
+        "batch": [
+            {"type": "identify", "userId": "u", "messageId": "a", "timestamp": "2030-01-01T00:00:00.000Z"},
+            {"type": "identify", "userId": "u", "messageId": "b", "timestamp": "2030-01-01T00:00:00.000Z"},
+            {"type": "identify", "userId": "u", "messageId": "c", "timestamp": "2030-01-01T00:00:04.500+00:00"},
+            {"type": "identify", "userId": "u", "messageId": "d", "originalTimestamp": "2030-01-01T02:00:09+02:00"},
+            {"type": "identify", "userId": "u", "messageId": "e", "timestamp": "2030-01-01T00:00:00.000Z", "sentAt": "2030-01-01T00:00:01.000Z"},
+        ],
+    }
+    assert (await stack.http.post("/v1/batch", json=batch, headers=basic(write_key))).status_code == 200
+    stored = {row.message_id: row.payload for row in await inbox(stack)}
+    received = parse_time(stored["a"]["receivedAt"])
+    assert {payload["receivedAt"] for payload in stored.values()} == {stored["a"]["receivedAt"]}
+    lead = {"a": 10, "b": 10, "c": 5.5, "d": 1, "e": 1}  # seconds between the event and its sentAt
+    for message_id, seconds in lead.items():
+        assert parse_time(stored[message_id]["timestamp"]) == received - timedelta(seconds=seconds), message_id
+    assert [stored[m]["originalTimestamp"] for m in "acd"] == [
+        "2030-01-01T00:00:00.000Z", "2030-01-01T00:00:04.500+00:00", "2030-01-01T02:00:09+02:00"
+    ]
 
 
 async def test_message_ids_are_forgotten_after_the_retention_window(stack: IngestionStack, write_key: str) -> None:
