@@ -12,9 +12,13 @@ from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from email import policy
+from email.charset import QP, Charset
+from email.header import Header
 from email.headerregistry import Address
-from email.message import EmailMessage
-from email.utils import format_datetime
+from email.message import Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.utils import format_datetime, formataddr
 
 import aiosmtplib
 import structlog
@@ -142,23 +146,32 @@ def message_id_for(organization_id: str, idempotency_key: str) -> str:
     return f"<{digest[:32]}@cxflow>"
 
 
-def compose(request: EmailRequest, *, default_from: str, message_id: str) -> EmailMessage:
-    """The MIME message: policy.default encodes non-ASCII names and subjects (RFC 2047) and bodies correctly."""
-    message = EmailMessage(policy=policy.default)
-    message["From"] = parse_address(request.from_address or default_from, "from_address")
-    message["To"] = [parse_address(v, f"to[{i}]") for i, v in enumerate(request.to)]
+# Bodies go out quoted-printable in UTF-8: any text, any line length, and ASCII stays readable.
+_BODY_CHARSET = Charset("utf-8")
+_BODY_CHARSET.body_encoding = QP
+
+
+def compose(request: EmailRequest, *, default_from: str, message_id: str) -> Message:
+    """The MIME message, with non-ASCII names and subjects encoded (RFC 2047).
+
+    Built with the stdlib's compat32 classes (MIMEText, formataddr, Header), which take headers as given: policy.default
+    parses every header it is handed again, which cost ~0.5 ms an email, more than the rest of sending it. The
+    addresses were parsed once already (parse_address)."""
+    text = MIMEText(request.text_body, "plain", _BODY_CHARSET) if request.text_body else None
+    html = MIMEText(request.html_body, "html", _BODY_CHARSET) if request.html_body else None
+    message: Message = MIMEMultipart("alternative", _subparts=[text, html]) if text and html else (text or html)  # type: ignore[assignment]
+    message["From"] = _mailbox(parse_address(request.from_address or default_from, "from_address"))
+    message["To"] = ", ".join(_mailbox(parse_address(v, f"to[{i}]")) for i, v in enumerate(request.to))
     if request.cc:
-        message["Cc"] = [parse_address(v, f"cc[{i}]") for i, v in enumerate(request.cc)]
-    message["Subject"] = request.subject
+        message["Cc"] = ", ".join(_mailbox(parse_address(v, f"cc[{i}]")) for i, v in enumerate(request.cc))
+    message["Subject"] = request.subject if request.subject.isascii() else Header(request.subject, "utf-8")
     message["Date"] = format_datetime(datetime.now(UTC))
     message["Message-ID"] = message_id
-    if request.text_body:
-        message.set_content(request.text_body)
-        if request.html_body:
-            message.add_alternative(request.html_body, subtype="html")  # makes it multipart/alternative
-    else:
-        message.set_content(request.html_body, subtype="html")
     return message
+
+
+def _mailbox(address: Address) -> str:
+    return formataddr((address.display_name, address.addr_spec), charset="utf-8")
 
 
 class SmtpConnections:
@@ -251,7 +264,7 @@ class SmtpEmailChannel:
     async def aclose(self) -> None:
         await self._connections.aclose()
 
-    async def send(self, message: EmailMessage, target: SmtpTarget | None = None) -> dict[str, str]:
+    async def send(self, message: Message, target: SmtpTarget | None = None) -> dict[str, str]:
         """Sends the message through target (default: the process's settings); returns the recipients the
         server refused while accepting the others ({} usually)."""
         s = target or SmtpTarget.from_settings(self._settings)

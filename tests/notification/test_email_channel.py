@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from email import message_from_bytes, policy
 
 import pytest
 from structlog.testing import capture_logs
@@ -68,7 +69,8 @@ def test_message_id_is_a_function_of_organization_and_key() -> None:
 
 
 def test_compose_uses_the_default_sender_and_one_part_for_text_only() -> None:
-    message = compose(make_request(), default_from="cxflow <cxflow@localhost>", message_id="<x@cxflow>")
+    composed = compose(make_request(), default_from="cxflow <cxflow@localhost>", message_id="<x@cxflow>")
+    message = message_from_bytes(composed.as_bytes(), policy=policy.default)  # as a recipient reads it
     assert message["From"].addresses[0].addr_spec == "cxflow@localhost"
     assert message.get_content_type() == "text/plain"
     assert message["Cc"] is None

@@ -94,6 +94,15 @@ async def test_headers_on_the_wire_are_ascii_encoded(stub, metadata: Metadata, c
     assert b"Subject: =?utf-8?" in raw_headers
 
 
+async def test_long_lines_are_wrapped_on_the_wire_and_arrive_whole(stub, metadata: Metadata, catcher: MailCatcher) -> None:
+    html = "<p>" + "Zoë " * 2000 + "</p>"  # one 8,000-character line; SMTP allows 998
+    await stub.SendEmail(email_request(text_body="", html_body=html), metadata=metadata)
+    [received] = await catcher.wait_for(1)
+    [eml] = sorted(catcher.mail_dir.glob("*.eml"))
+    assert max(len(line) for line in eml.read_bytes().split(b"\r\n")) <= 998
+    assert received.get_body(("html",)).get_content().rstrip("\n") == html
+
+
 async def test_default_sender_and_html_only(stub, metadata: Metadata, catcher: MailCatcher, settings: Settings) -> None:
     await stub.SendEmail(email_request(text_body="", html_body="<h1>Hi</h1>"), metadata=metadata)
     [received] = await catcher.wait_for(1)
