@@ -496,7 +496,7 @@ class DirectoryRepository:
         created: dict[str, ContactRow] = {}
         outcomes: list[UpsertOutcome] = []
         now = utc_now()
-        new_id, prefix = ids.new_id, ids.CONTACT_PREFIX
+        fresh_ids = iter(ids.new_ids(ids.CONTACT_PREFIX, len(writes)))
         for write, keys in zip(writes, incoming, strict=True):
             match = None
             for key in keys:
@@ -505,7 +505,7 @@ class DirectoryRepository:
                     break
             if match is None:
                 # A new contact holds exactly the keys of the values written, none of which has an owner (else it matched).
-                contact_id = new_id(prefix)
+                contact_id = next(fresh_ids)
                 created[contact_id] = ContactRow.created_by(write, contact_id, directory_id, now, keys)
                 for key in keys:
                     owners[key] = contact_id
