@@ -151,7 +151,15 @@ class SqliteThreadInboxStore:
     def _write(self, group: list[IntakeRequest]) -> list[list[dict[str, Any]]]:
         if self._connection is None:
             self._connection = self._engine.raw_connection()
-        connection: sqlite3.Connection = self._connection.driver_connection
+        try:
+            return self._write_group(self._connection.driver_connection, group)
+        except BaseException:
+            # A failed write may leave its connection in any state (a transaction open, say): the next starts afresh.
+            self._connection.invalidate()
+            self._connection = None
+            raise
+
+    def _write_group(self, connection: sqlite3.Connection, group: list[IntakeRequest]) -> list[list[dict[str, Any]]]:
         ids = _GroupIds.of(group)
         received = _sqlite_time(group[0].received_at)  # an id's receipt time only bounds how long it is remembered
         try:

@@ -51,6 +51,10 @@ class IngestionServer:
     def processor(self) -> InboxProcessor:
         return self._processor
 
+    @property
+    def writer(self) -> InboxWriter:
+        return self._writer
+
     async def stop(self, grace: float = 1.0) -> None:
         """Stops taking requests (HTTP, then gRPC), stops the processor, closes the database."""
         self._http.should_exit = True

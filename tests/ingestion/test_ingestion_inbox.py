@@ -135,6 +135,25 @@ def messages(message_id: str) -> list[dict[str, Any]]:
     return [{"type": "identify", "userId": "u", "messageId": message_id}]
 
 
+async def test_a_group_the_database_refuses_is_written_request_by_request(stack: IngestionStack) -> None:
+    # A request of an unknown source breaks the inbox's foreign key: the group fails, and written alone, only that
+    # request fails; the writer's next groups are stored as usual.
+    source = await stack.create_source()
+    writer = stack.server.writer
+    when = datetime.now(UTC)
+    with writer.arriving():  # the three requests go into one group
+        good = writer.submit(SourceRef(source.id, ORGANIZATION), [identify("g1", 1)], when)
+        orphan = writer.submit(SourceRef("SRC_gone", ORGANIZATION), [identify("o1", 1)], when)
+        replay = writer.submit(SourceRef(source.id, ORGANIZATION), [identify("g1", 1), identify("g2", 1)], when)
+    answers = await asyncio.wait_for(asyncio.gather(good, orphan, replay, return_exceptions=True), 10)
+    assert [type(answer).__name__ for answer in answers] == ["Acceptance", "IntegrityError", "Acceptance"]
+    assert [[a.duplicate for a in answer.per_message()] for answer in (answers[0], answers[2])] == [[False], [True, False]]
+    later = await asyncio.wait_for(writer.accept(SourceRef(source.id, ORGANIZATION), [identify("g3", 1)], when), 10)
+    assert [a.duplicate for a in later] == [False]
+    entries = await settled_inbox(stack.settings.database_url, 3)
+    assert sorted(entry.message_id for entry in entries) == ["g1", "g2", "g3"]
+
+
 async def test_a_commit_waits_for_the_requests_being_validated() -> None:
     store = RecordingStore()
     writer = InboxWriter(store, commit_delay=60)  # far longer than the test: only an arrival ends the wait
