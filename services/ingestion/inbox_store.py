@@ -169,14 +169,10 @@ class SqliteThreadInboxStore:
                 # SQLite per id).
                 if not _inserted_all(connection, ids, received):
                     raise _SomeKnown()
-                stored = ids.new_messages(group, set())
-                _insert_batches(connection, _batch_rows(group, stored))
+                return _insert_new_messages(connection, group, ids, known=set())
         except _SomeKnown:
             with _transaction(connection):
-                known = _insert_new_ids(connection, ids, received)
-                stored = ids.new_messages(group, known)
-                _insert_batches(connection, _batch_rows(group, stored))
-        return stored
+                return _insert_new_messages(connection, group, ids, known=_insert_new_ids(connection, ids, received))
 
 
 class _SomeKnown(Exception):
@@ -195,11 +191,22 @@ def _transaction(connection: sqlite3.Connection) -> Iterator[None]:
         raise
 
 
+_TO_SQLITE_TIME = InboxBatch.__table__.c.received_at.type.dialect_impl(_SQLITE).bind_processor(_SQLITE)
+assert _TO_SQLITE_TIME is not None  # SQLite keeps times as text
+
+
 def _sqlite_time(moment: datetime) -> str:
     """A time as SQLAlchemy's SQLite DateTime stores it (naive ISO text)."""
-    to_text = InboxBatch.__table__.c.received_at.type.dialect_impl(_SQLITE).bind_processor(_SQLITE)
-    assert to_text is not None  # SQLite keeps times as text
-    return to_text(moment)
+    return _TO_SQLITE_TIME(moment)  # type: ignore[misc]
+
+
+def _insert_new_messages(
+    connection: sqlite3.Connection, group: list[IntakeRequest], ids: _GroupIds, known: set[tuple[str, str]]
+) -> list[list[dict[str, Any]]]:
+    """Stores each request's messages that are new for its source as its batch; returns them, per request."""
+    stored = ids.new_messages(group, known)
+    _insert_batches(connection, _batch_rows(group, stored))
+    return stored
 
 
 # Ids go to SQLite as one JSON array per source, which it unpacks (json_each): binding three parameters a row cost

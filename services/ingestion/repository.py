@@ -186,16 +186,15 @@ class IngestionRepository:
 
     async def insert_message_ids(self, keys: list[tuple[str, str]], received_at: datetime) -> set[tuple[str, str]]:
         """Records the (source_id, message_id) pairs not seen before and returns them; ON CONFLICT DO NOTHING makes
-        this the dedup, safe against a concurrent request carrying the same ids. (On SQLite the intake writes through
-        inbox_store's thread instead.)"""
+        this the dedup, safe against a concurrent request carrying the same ids. PostgreSQL only: on SQLite the intake
+        writes through inbox_store's thread."""
         if not keys:
             return set()
         connection = await self.session.connection()
         # One cached statement run over the list ("insertmanyvalues"): compiling a 100-row VALUES clause per request
         # cost more than the write itself.
         table = InboxMessageId.__table__
-        dialect_insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-        statement = dialect_insert(table).on_conflict_do_nothing().returning(table.c.source_id, table.c.message_id)
+        statement = postgresql.insert(table).on_conflict_do_nothing().returning(table.c.source_id, table.c.message_id)
         rows = [{"source_id": source_id, "message_id": message_id, "received_at": received_at} for source_id, message_id in keys]
         return {(source_id, message_id) for source_id, message_id in (await connection.execute(statement, rows)).all()}
 
