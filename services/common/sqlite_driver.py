@@ -25,8 +25,11 @@ from sqlalchemy.util.concurrency import await_
 DRIVER = "aiosqlite_onehop"
 
 
-def _run(connection: sqlite3.Connection, operation: str, parameters: Any) -> tuple[Any, list[Any], int, int | None]:
-    """In aiosqlite's thread: the statement's description, rows, row count and last row id."""
+def _run(
+    connection: sqlite3.Connection, operation: str, parameters: Any
+) -> tuple[Any, list[Any], int, int | None, bool]:
+    """In aiosqlite's thread: the statement's description, rows, row count, last row id, and whether a transaction is
+    open after it."""
     cursor = connection.cursor()
     try:
         if parameters is None:
@@ -35,16 +38,16 @@ def _run(connection: sqlite3.Connection, operation: str, parameters: Any) -> tup
             cursor.execute(operation, parameters)
         description = cursor.description
         rows = cursor.fetchall() if description else []
-        return description, rows, cursor.rowcount, cursor.lastrowid
+        return description, rows, cursor.rowcount, cursor.lastrowid, connection.in_transaction
     finally:
         cursor.close()
 
 
-def _run_many(connection: sqlite3.Connection, operation: str, seq_of_parameters: Any) -> tuple[int, int | None]:
+def _run_many(connection: sqlite3.Connection, operation: str, seq_of_parameters: Any) -> tuple[int, int | None, bool]:
     cursor = connection.cursor()
     try:
         cursor.executemany(operation, seq_of_parameters)
-        return cursor.rowcount, cursor.lastrowid
+        return cursor.rowcount, cursor.lastrowid, connection.in_transaction
     finally:
         cursor.close()
 
@@ -90,17 +93,21 @@ class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
         pass  # the driver's cursor was closed in the same trip; the description stays
 
     async def _execute_async(self, operation: Any, parameters: Any) -> Any:
-        async with self._adapt_connection._execute_mutex:
+        connection: OneHopConnection = self._adapt_connection  # type: ignore[assignment]
+        async with connection._execute_mutex:
+            connection.in_transaction = True  # until the statement says otherwise (also if it fails)
             # aiosqlite's own queue to its thread, as SQLAlchemy's isolation_level setter uses it.
-            self._description, rows, self._rowcount, self._lastrowid = await self._connection._execute(
-                _run, self._connection._conn, operation, parameters
+            self._description, rows, self._rowcount, self._lastrowid, connection.in_transaction = (
+                await self._connection._execute(_run, self._connection._conn, operation, parameters)
             )
             self._rows = collections.deque(rows)
 
     async def _executemany_async(self, operation: Any, seq_of_parameters: Any) -> Any:
-        async with self._adapt_connection._execute_mutex:
+        connection: OneHopConnection = self._adapt_connection  # type: ignore[assignment]
+        async with connection._execute_mutex:
+            connection.in_transaction = True
             self._description, self._rows = None, collections.deque()
-            self._rowcount, self._lastrowid = await self._connection._execute(
+            self._rowcount, self._lastrowid, connection.in_transaction = await self._connection._execute(
                 _run_many, self._connection._conn, operation, seq_of_parameters
             )
 
@@ -112,8 +119,30 @@ class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
 
 
 class OneHopConnection(AsyncAdapt_aiosqlite_connection):
-    __slots__ = ()
+    """Knows whether SQLite has a transaction open (each statement's trip brings it back), so a commit or rollback
+    with nothing to end costs no trip: SQLAlchemy ends every read-only session and every pool check-in with one."""
+
+    __slots__ = ("in_transaction",)
     _cursor_cls = OneHopCursor
+
+    def __init__(self, dbapi: Any, connection: Any) -> None:
+        super().__init__(dbapi, connection)
+        self.in_transaction = True  # not known yet: the first commit or rollback makes its trip
+
+    def cursor(self, server_side: bool = False) -> Any:
+        if server_side:  # aiosqlite's own streaming cursor, which does not report back: assume a transaction
+            self.in_transaction = True
+        return super().cursor(server_side)
+
+    def commit(self) -> None:
+        if self.in_transaction:
+            super().commit()
+            self.in_transaction = False
+
+    def rollback(self) -> None:
+        if self.in_transaction:
+            super().rollback()
+            self.in_transaction = False
 
 
 class OneHopDBAPI(AsyncAdapt_aiosqlite_dbapi):

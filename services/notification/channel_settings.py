@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.errors import FailedPrecondition, InvalidArgument
@@ -235,8 +236,10 @@ class ChannelSettingsRepository:
         self._session = session
 
     async def document(self, organization_id: str) -> dict[str, Any]:
-        row = await self._session.get(ChannelSettings, organization_id)
-        return dict(row.document) if row else {}
+        document = await self._session.scalar(
+            select(ChannelSettings.document).where(ChannelSettings.organization_id == organization_id)
+        )
+        return dict(document) if document else {}
 
     async def channels(self, organization_id: str) -> OrganizationChannels:
         return OrganizationChannels.from_document(await self.document(organization_id))

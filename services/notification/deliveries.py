@@ -7,28 +7,26 @@ import hashlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import grpc
 import structlog
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.errors import CxflowError, FailedPrecondition, InvalidArgument, Unavailable
+from services.notification.channel_settings import ChannelSettingsRepository
 from services.notification.email_channel import (
     MAX_IDEMPOTENCY_KEY_LENGTH,
     EmailRejected,
     EmailRequest,
     SmtpEmailChannel,
-    SmtpTarget,
     compose,
     message_id_for,
     validate,
 )
-from services.notification.models import Delivery
-from services.notification.repository import DeliveryRepository
+from services.notification.repository import DeliveryRecord, DeliveryRepository
 
 log = structlog.get_logger(__name__)
 
@@ -134,18 +132,16 @@ class Deliveries:
         async with self._locks.hold(organization_id, idempotency_key):
             deliveries = DeliveryRepository(session)
             now = datetime.now(UTC)
-            delivery, first = await self._claim(
-                session, deliveries, organization_id, idempotency_key, channel, fingerprint, now + self._lease
-            )
-            if not first:  # the key was used before: answer from its record, or start another attempt
-                if delivery.status == "sent":
-                    return Outcome(result=dict(delivery.result or {}), duplicate=True)
-                if delivery.status == "failed":
-                    # A refusal is final for this key: answer it again rather than knocking on the provider twice.
-                    raise DeliveryFailedBefore(delivery.error or "this delivery failed before", delivery.error_code or "")
-                if delivery.in_flight_until is not None and _aware(delivery.in_flight_until) > now:
+            lease_until = now + self._lease
+            delivery = await deliveries.claim(organization_id, idempotency_key, channel, fingerprint, lease_until)
+            if delivery is None:  # the key was used before: answer from its record, or start another attempt
+                await session.commit()  # end the claim's transaction (on SQLite it holds the write lock)
+                earlier = await self._earlier(deliveries, organization_id, idempotency_key, fingerprint, now)
+                if isinstance(earlier, Outcome):
+                    return earlier
+                if not await deliveries.start_attempt(earlier, in_flight_until=lease_until):
                     raise DeliveryInFlight(f"a call with idempotency key {idempotency_key!r} is in flight; retry later")
-                deliveries.start_attempt(delivery, in_flight_until=now + self._lease)
+                delivery = replace(earlier, attempts=earlier.attempts + 1)
             # The pending record must be durable before anything goes out. A crash after this line leaves
             # it pending, and a call after the lease sends again (at least once, never silently zero times).
             await session.commit()
@@ -153,12 +149,11 @@ class Deliveries:
                 result = await send()
             except Exception as exc:
                 await session.rollback()  # rows send() added belong to a send that did not happen
-                await session.refresh(delivery)
                 message = exc.message if isinstance(exc, CxflowError) else f"{type(exc).__name__}: {exc}"
                 # Only the provider's own refusal of this request is final; settings can be fixed, outages end.
                 final = bool(getattr(exc, "final_for_key", False))
                 status = exc.grpc_status.name if isinstance(exc, CxflowError) else None
-                deliveries.record_error(delivery, message, final=final, error_code=status)
+                await deliveries.record_error(delivery.id, message, final=final, error_code=status)
                 await session.commit()
                 log.warning(
                     "delivery.failed",
@@ -169,37 +164,29 @@ class Deliveries:
                     error=message,
                 )
                 raise
-            deliveries.mark_sent(delivery, result)
+            await deliveries.mark_sent(delivery.id, result)
             await session.commit()
             log.info("delivery.sent", channel=channel, key=idempotency_key, attempts=delivery.attempts)
             return Outcome(result=result, duplicate=False)
 
-    async def _claim(
-        self,
-        session: AsyncSession,
-        deliveries: DeliveryRepository,
-        organization_id: str,
-        idempotency_key: str,
-        channel: str,
-        fingerprint: str,
-        lease_until: datetime,
-    ) -> tuple[Delivery, bool]:
-        """The existing record of this key (same request only), or a new pending one whose first attempt is in
-        flight until lease_until; True when the record is new."""
+    @staticmethod
+    async def _earlier(
+        deliveries: DeliveryRepository, organization_id: str, idempotency_key: str, fingerprint: str, now: datetime
+    ) -> Outcome | DeliveryRecord:
+        """What the key's record says of a new call: its stored answer (an Outcome, or DeliveryFailedBefore raised),
+        or the pending record a new attempt may start from (DeliveryInFlight raised while its lease runs)."""
         delivery = await deliveries.get(organization_id, idempotency_key)
-        first = False
-        if delivery is None:
-            try:
-                delivery = await deliveries.add_pending(organization_id, idempotency_key, channel, fingerprint, lease_until)
-                first = True
-            except IntegrityError:
-                # Another process recorded the key first; continue from its record.
-                await session.rollback()
-                delivery = await deliveries.get(organization_id, idempotency_key)
-                assert delivery is not None, "the unique constraint fired, so the record exists"
+        assert delivery is not None, "the claim found the key recorded, and records are never deleted"
         if delivery.request_fingerprint != fingerprint:
             raise IdempotencyKeyReused("idempotency key reused with a different request", field="idempotency_key")
-        return delivery, first
+        if delivery.status == "sent":
+            return Outcome(result=dict(delivery.result or {}), duplicate=True)
+        if delivery.status == "failed":
+            # A refusal is final for this key: answer it again rather than knocking on the provider twice.
+            raise DeliveryFailedBefore(delivery.error or "this delivery failed before", delivery.error_code or "")
+        if delivery.in_flight_until is not None and _aware(delivery.in_flight_until) > now:
+            raise DeliveryInFlight(f"a call with idempotency key {idempotency_key!r} is in flight; retry later")
+        return delivery
 
 
 @dataclass(frozen=True)
@@ -220,21 +207,16 @@ class EmailDeliveries:
         self._default_from = default_from
         self._deliveries = deliveries or Deliveries()
 
-    async def send(
-        self,
-        session: AsyncSession,
-        organization_id: str,
-        request: EmailRequest,
-        smtp: SmtpTarget | None = None,
-        default_from: str = "",
-    ) -> EmailSent:
-        """smtp: the organization's own server (None: the process's SMTP_* settings)."""
+    async def send(self, session: AsyncSession, organization_id: str, request: EmailRequest) -> EmailSent:
+        """Sends through the organization's own SMTP server when its channel settings name one (else the process's
+        SMTP_* settings), read when the email goes out."""
         validate(request)
         message_id = message_id_for(organization_id, request.idempotency_key)
 
         async def send_once() -> dict[str, Any]:
-            message = compose(request, default_from=default_from or self._default_from, message_id=message_id)
-            refused = await self._channel.send(message, smtp)
+            channels = await ChannelSettingsRepository(session).channels(organization_id)
+            message = compose(request, default_from=channels.default_from or self._default_from, message_id=message_id)
+            refused = await self._channel.send(message, channels.smtp)
             result: dict[str, Any] = {"message_id": message_id}
             if refused:
                 # The others got it already, so this counts as sent; the refusals stay on the record.

@@ -1,68 +1,118 @@
-"""Reads and writes delivery records within the caller's session (never commits)."""
+"""Reads and writes delivery records within the caller's session (never commits), one plain statement each.
+
+A delivery record is a few columns read and changed at known moments of a send, so these are SQL statements on the
+table rather than ORM objects: no identity map or change tracking to pay for on every email, and a rollback of the
+caller's session (a failed send) leaves nothing stale behind."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.common.db import insert_with_on_conflict
 from services.notification.models import Delivery
+
+DELIVERIES = Delivery.__table__
+
+
+@dataclass(frozen=True)
+class DeliveryRecord:
+    """A delivery record as read (or just written)."""
+
+    id: str
+    status: str  # pending | sent | failed
+    request_fingerprint: str
+    attempts: int
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    error_code: str | None = None
+    in_flight_until: datetime | None = None
+
+
+_RECORD_COLUMNS = [DELIVERIES.c[name] for name in DeliveryRecord.__dataclass_fields__]
 
 
 class DeliveryRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def get(self, organization_id: str, idempotency_key: str) -> Delivery | None:
-        return await self._session.scalar(
-            select(Delivery).where(
-                Delivery.organization_id == organization_id, Delivery.idempotency_key == idempotency_key
+    async def get(self, organization_id: str, idempotency_key: str) -> DeliveryRecord | None:
+        row = (
+            await self._session.execute(
+                select(*_RECORD_COLUMNS).where(
+                    DELIVERIES.c.organization_id == organization_id, DELIVERIES.c.idempotency_key == idempotency_key
+                )
             )
-        )
+        ).first()
+        return DeliveryRecord(*row) if row is not None else None
 
-    async def add_pending(
+    async def claim(
         self,
         organization_id: str,
         idempotency_key: str,
         channel: str,
         request_fingerprint: str,
         in_flight_until: datetime | None = None,
-    ) -> Delivery:
-        """Adds and flushes a pending record whose first attempt starts now (in flight until in_flight_until), so
-        a concurrent writer of the same key fails here (unique constraint)."""
-        delivery = Delivery(
-            organization_id=organization_id,
-            idempotency_key=idempotency_key,
-            channel=channel,
+    ) -> DeliveryRecord | None:
+        """Records the key as pending, its first attempt in flight until in_flight_until; None when the key has a
+        record already. One statement (INSERT .. ON CONFLICT DO NOTHING): of concurrent callers, in this process or
+        another, the unique constraint lets exactly one claim the key."""
+        now = datetime.now(UTC)
+        record = DeliveryRecord(
+            id=str(uuid.uuid4()),
             status="pending",
             request_fingerprint=request_fingerprint,
             attempts=1,
             in_flight_until=in_flight_until,
         )
-        self._session.add(delivery)
-        await self._session.flush()
-        return delivery
+        statement = (
+            insert_with_on_conflict(self._session)(DELIVERIES)
+            .values(
+                id=record.id,
+                organization_id=organization_id,
+                idempotency_key=idempotency_key,
+                channel=channel,
+                status=record.status,
+                request_fingerprint=request_fingerprint,
+                attempts=record.attempts,
+                in_flight_until=in_flight_until,
+                created_at=now,
+                updated_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=[DELIVERIES.c.organization_id, DELIVERIES.c.idempotency_key])
+            .returning(DELIVERIES.c.id)
+        )
+        return record if (await self._session.execute(statement)).first() is not None else None
 
-    @staticmethod
-    def start_attempt(delivery: Delivery, in_flight_until: datetime | None = None) -> None:
-        delivery.attempts += 1
-        delivery.in_flight_until = in_flight_until
+    async def start_attempt(self, record: DeliveryRecord, in_flight_until: datetime | None = None) -> bool:
+        """Counts another attempt of a pending record, in flight until in_flight_until. False when the record changed
+        since it was read (another caller started an attempt or finished the delivery): this caller must not send."""
+        changed = await self._session.execute(
+            update(DELIVERIES)
+            .where(
+                DELIVERIES.c.id == record.id,
+                DELIVERIES.c.status == "pending",
+                DELIVERIES.c.attempts == record.attempts,
+            )
+            .values(attempts=record.attempts + 1, in_flight_until=in_flight_until)
+        )
+        return changed.rowcount == 1
 
-    @staticmethod
-    def mark_sent(delivery: Delivery, result: dict[str, Any]) -> None:
-        delivery.status = "sent"
-        delivery.result = result
-        delivery.error = None
-        delivery.error_code = None
-        delivery.in_flight_until = None
+    async def mark_sent(self, delivery_id: str, result: dict[str, Any]) -> None:
+        await self._session.execute(
+            update(DELIVERIES)
+            .where(DELIVERIES.c.id == delivery_id)
+            .values(status="sent", result=result, error=None, error_code=None, in_flight_until=None)
+        )
 
-    @staticmethod
-    def record_error(delivery: Delivery, error: str, *, final: bool, error_code: str | None = None) -> None:
+    async def record_error(self, delivery_id: str, error: str, *, final: bool, error_code: str | None = None) -> None:
         """Keeps the error; a final (non-retryable) one fails the delivery, any other leaves it pending for a retry."""
-        delivery.error = error
-        delivery.in_flight_until = None
+        values: dict[str, Any] = {"error": error, "in_flight_until": None}
         if final:
-            delivery.status = "failed"
-            delivery.error_code = error_code
+            values.update(status="failed", error_code=error_code)
+        await self._session.execute(update(DELIVERIES).where(DELIVERIES.c.id == delivery_id).values(**values))

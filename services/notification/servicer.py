@@ -219,9 +219,7 @@ class NotificationServicer(notification_pb2_grpc.NotificationServiceServicer):
         async def send() -> EmailSent:
             # One session per call; the delivery commits inside it at the points idempotency needs.
             async with self._sessions() as session:
-                channels = await ChannelSettingsRepository(session).channels(organization_id)
-                await session.commit()  # end the read, so the delivery's first write starts its own transaction
-                return await self._emails.send(session, organization_id, email, channels.smtp, channels.default_from)
+                return await self._emails.send(session, organization_id, email)
 
         sent = await finish_even_if_caller_leaves(send())
         return notification_pb2.SendEmailResponse(message_id=sent.message_id, duplicate=sent.duplicate)

@@ -4,6 +4,7 @@ aiosqlite's thread."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -60,21 +61,48 @@ async def test_errors_and_rollback(engine: AsyncEngine) -> None:
         assert (await connection.execute(select(PEOPLE.c.name))).scalars().all() == ["ada"]
 
 
+class TripCounter:
+    """Counts the calls handed to aiosqlite's thread (statements, commits, rollbacks), by what they ran."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls: list[str] = []
+        queue_call = aiosqlite.Connection._execute
+
+        async def counted(connection: aiosqlite.Connection, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+            self.calls.append(getattr(fn, "__name__", "?"))
+            return await queue_call(connection, fn, *args, **kwargs)
+
+        monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+
+
 async def test_a_statement_is_one_trip_to_the_driver_thread(engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch) -> None:
-    trips = 0
-    queue_call = aiosqlite.Connection._execute
-
-    async def counted(self: aiosqlite.Connection, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
-        nonlocal trips
-        trips += 1
-        return await queue_call(self, fn, *args, **kwargs)
-
     async with engine.connect() as connection:
         await connection.execute(text("SELECT 1"))  # the connection and its transaction are set up before counting
-        monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+        trips = TripCounter(monkeypatch)
         rows = await connection.execute(select(PEOPLE.c.id, PEOPLE.c.name))
         assert rows.all() == []
-        assert trips == 1  # SQLAlchemy's own adapter takes four: cursor, execute, fetch, close
+        assert trips.calls == ["_run"]  # SQLAlchemy's own adapter takes four: cursor, execute, fetch, close
+
+
+async def test_ending_a_read_costs_no_trip_and_a_write_is_still_committed(
+    engine: AsyncEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with engine.connect() as connection:
+        await connection.execute(text("SELECT 1"))
+        await connection.commit()
+    trips = TripCounter(monkeypatch)
+    async with engine.connect() as connection:  # checked in with a rollback when the block ends
+        assert (await connection.execute(select(PEOPLE.c.name))).all() == []
+        await connection.commit()  # SQLite opened no transaction for the read: nothing to end
+    assert trips.calls == ["_run"]
+
+    async with engine.connect() as connection:
+        await connection.execute(insert(PEOPLE).values(name="ada"))
+        await connection.commit()
+        await connection.execute(insert(PEOPLE).values(name="alan"))
+    assert trips.calls[1:] == ["_run", "commit", "_run", "rollback"]  # the write, its commit; the other rolled back
+    with sqlite3.connect(tmp_path / "driver.db") as other:  # what another connection sees
+        assert other.execute("SELECT name FROM people").fetchall() == [("ada",)]
 
 
 async def test_an_engine_given_its_own_connection_creator(tmp_path: Path) -> None:

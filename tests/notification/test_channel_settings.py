@@ -125,7 +125,7 @@ async def _pending(database_url: str, organization: str, key: str, in_flight_unt
     request = EmailRequest(key, "", ("zoe@example.com",), (), "Hi", "x", "")
     engine = create_engine(database_url)
     async with create_session_factory(engine)() as session:
-        await DeliveryRepository(session).add_pending(organization, key, "email", request.fingerprint(), in_flight_until)
+        await DeliveryRepository(session).claim(organization, key, "email", request.fingerprint(), in_flight_until)
         await session.commit()
     await engine.dispose()
 

@@ -174,7 +174,7 @@ async def test_a_pending_record_left_by_a_crash_is_sent_with_the_same_message_id
     request = EmailRequest("run-5/0", "", ("Zoë Schmidt <zoe@example.com>",), (), "Welcome", "Hello Zoë", "")
     engine = create_engine(database_url)
     async with create_session_factory(engine)() as session:
-        await DeliveryRepository(session).add_pending(organization, "run-5/0", "email", request.fingerprint())
+        await DeliveryRepository(session).claim(organization, "run-5/0", "email", request.fingerprint())
         await session.commit()
     await engine.dispose()
 
