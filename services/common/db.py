@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy
 from sqlalchemy import Engine, event, make_url
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from services.common import json_codec, sqlite_driver
@@ -53,11 +51,6 @@ def create_sqlite_thread_engine(url: str) -> Engine:
     engine = sqlalchemy.create_engine(sync_url, connect_args={"timeout": 30, "check_same_thread": False}, **_JSON_CODEC)
     event.listen(engine, "connect", _sqlite_pragmas)
     return engine
-
-
-def insert_with_on_conflict(session: AsyncSession) -> Callable[..., Any]:
-    """The `insert` of the session's backend, PostgreSQL's or SQLite's: both have ON CONFLICT .. DO NOTHING/UPDATE."""
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -21,9 +21,11 @@ from sqlalchemy import (
     delete,
     exists,
     func,
+    literal,
     or_,
     select,
     text,
+    union_all,
     update,
 )
 from sqlalchemy import column as sql_column
@@ -675,39 +677,52 @@ class DirectoryRepository:
         return set(rows.scalars().all())
 
     async def get_contact(self, directory_id: str, contact_id: str) -> ListedContact:
-        await self._directory(directory_id)
         contact = (
-            await self._session.execute(select(Contact).where(Contact.id == contact_id, Contact.directory_id == directory_id))
+            await self._session.execute(
+                select(Contact).where(
+                    Contact.id == contact_id, Contact.directory_id == directory_id, self._directory_is_ours(directory_id)
+                )
+            )
         ).scalar_one_or_none()
         if contact is None:
+            await self._directory(directory_id)  # DirectoryNotFound when that is why
             raise ContactNotFound(contact_id)
         return (await self._with_memberships([contact]))[0]
 
     async def search_contacts(self, directory_id: str, condition: ContactCondition | None, page: Page) -> PageOf[ListedContact]:
-        await self._directory(directory_id)
-        query = select(Contact).where(Contact.directory_id == directory_id, condition_sql(condition, self._dialect()))
+        query = select(Contact).where(
+            Contact.directory_id == directory_id,
+            self._directory_is_ours(directory_id),
+            condition_sql(condition, self._dialect()),
+        )
         contacts = list((await self._session.execute(_paged(query, Contact, page))).scalars().all())
+        if not contacts:
+            await self._directory(directory_id)  # DirectoryNotFound when that is why
         listed = await self._with_memberships(contacts)
         return _page_of(listed, page, lambda item: item.contact)
+
+    def _directory_is_ours(self, directory_id: str) -> ColumnElement[bool]:
+        """True when the directory belongs to this organization: a contact read checks it in its own statement (a
+        directory of another organization then reads as empty; the caller tells that apart only when nothing came)."""
+        return exists().where(Directory.id == directory_id, Directory.organization_id == self._organization_id)
 
     async def _with_memberships(self, contacts: list[Contact]) -> list[ListedContact]:
         lists: dict[str, list[str]] = {contact.id: [] for contact in contacts}
         segments: dict[str, list[str]] = {contact.id: [] for contact in contacts}
         if contacts:
+            ids = list(lists)
             rows = await self._session.execute(
-                select(MailingListMembership.contact_id, MailingListMembership.mailing_list_id)
-                .where(MailingListMembership.contact_id.in_(list(lists)))
-                .order_by(MailingListMembership.mailing_list_id)
+                union_all(
+                    select(MailingListMembership.contact_id, literal(False), MailingListMembership.mailing_list_id).where(
+                        MailingListMembership.contact_id.in_(ids)
+                    ),
+                    select(SegmentMembership.contact_id, literal(True), SegmentMembership.segment_id).where(
+                        SegmentMembership.contact_id.in_(ids)
+                    ),
+                ).order_by(sql_column("mailing_list_id"))  # the union's third column, named after its first select
             )
-            for contact_id, mailing_list_id in rows.all():
-                lists[contact_id].append(mailing_list_id)
-            rows = await self._session.execute(
-                select(SegmentMembership.contact_id, SegmentMembership.segment_id)
-                .where(SegmentMembership.contact_id.in_(list(segments)))
-                .order_by(SegmentMembership.segment_id)
-            )
-            for contact_id, segment_id in rows.all():
-                segments[contact_id].append(segment_id)
+            for contact_id, is_segment, member_of in rows.all():
+                (segments if is_segment else lists)[contact_id].append(member_of)
         return [ListedContact(contact, lists[contact.id], segments[contact.id]) for contact in contacts]
 
     # Mailing lists

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.common.db import insert_with_on_conflict
 from services.notification.models import Delivery
 
 DELIVERIES = Delivery.__table__
@@ -36,6 +36,38 @@ class DeliveryRecord:
 
 _RECORD_COLUMNS = [DELIVERIES.c[name] for name in DeliveryRecord.__dataclass_fields__]
 
+# Every statement is built once with bind parameters: building one per call (and working out its cache key) cost more
+# than running it.
+_GET = select(*_RECORD_COLUMNS).where(
+    DELIVERIES.c.organization_id == bindparam("organization_id"),
+    DELIVERIES.c.idempotency_key == bindparam("idempotency_key"),
+)
+_CLAIM_COLUMNS = (
+    "id", "organization_id", "idempotency_key", "channel", "status", "request_fingerprint", "attempts",
+    "in_flight_until", "created_at", "updated_at",
+)  # fmt: skip
+_CLAIM = {
+    dialect: insert(DELIVERIES)
+    .values({name: bindparam(name) for name in _CLAIM_COLUMNS})
+    .on_conflict_do_nothing(index_elements=[DELIVERIES.c.organization_id, DELIVERIES.c.idempotency_key])
+    .returning(DELIVERIES.c.id)
+    for dialect, insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
+}
+_START_ATTEMPT = (
+    update(DELIVERIES)
+    .where(
+        DELIVERIES.c.id == bindparam("delivery_id"),
+        DELIVERIES.c.status == "pending",
+        DELIVERIES.c.attempts == bindparam("seen_attempts"),
+    )
+    .values(attempts=bindparam("attempts"), in_flight_until=bindparam("in_flight_until"))
+)
+_MARK_SENT = (
+    update(DELIVERIES)
+    .where(DELIVERIES.c.id == bindparam("delivery_id"))
+    .values(status="sent", result=bindparam("result"), error=None, error_code=None, in_flight_until=None)
+)
+
 
 class DeliveryRepository:
     def __init__(self, session: AsyncSession) -> None:
@@ -43,11 +75,7 @@ class DeliveryRepository:
 
     async def get(self, organization_id: str, idempotency_key: str) -> DeliveryRecord | None:
         row = (
-            await self._session.execute(
-                select(*_RECORD_COLUMNS).where(
-                    DELIVERIES.c.organization_id == organization_id, DELIVERIES.c.idempotency_key == idempotency_key
-                )
-            )
+            await self._session.execute(_GET, {"organization_id": organization_id, "idempotency_key": idempotency_key})
         ).first()
         return DeliveryRecord(*row) if row is not None else None
 
@@ -70,45 +98,37 @@ class DeliveryRepository:
             attempts=1,
             in_flight_until=in_flight_until,
         )
-        statement = (
-            insert_with_on_conflict(self._session)(DELIVERIES)
-            .values(
-                id=record.id,
-                organization_id=organization_id,
-                idempotency_key=idempotency_key,
-                channel=channel,
-                status=record.status,
-                request_fingerprint=request_fingerprint,
-                attempts=record.attempts,
-                in_flight_until=in_flight_until,
-                created_at=now,
-                updated_at=now,
-            )
-            .on_conflict_do_nothing(index_elements=[DELIVERIES.c.organization_id, DELIVERIES.c.idempotency_key])
-            .returning(DELIVERIES.c.id)
-        )
-        return record if (await self._session.execute(statement)).first() is not None else None
+        values = {
+            "id": record.id,
+            "organization_id": organization_id,
+            "idempotency_key": idempotency_key,
+            "channel": channel,
+            "status": record.status,
+            "request_fingerprint": request_fingerprint,
+            "attempts": record.attempts,
+            "in_flight_until": in_flight_until,
+            "created_at": now,
+            "updated_at": now,
+        }
+        claimed = await self._session.execute(_CLAIM[self._session.get_bind().dialect.name], values)
+        return record if claimed.first() is not None else None
 
     async def start_attempt(self, record: DeliveryRecord, in_flight_until: datetime | None = None) -> bool:
         """Counts another attempt of a pending record, in flight until in_flight_until. False when the record changed
         since it was read (another caller started an attempt or finished the delivery): this caller must not send."""
         changed = await self._session.execute(
-            update(DELIVERIES)
-            .where(
-                DELIVERIES.c.id == record.id,
-                DELIVERIES.c.status == "pending",
-                DELIVERIES.c.attempts == record.attempts,
-            )
-            .values(attempts=record.attempts + 1, in_flight_until=in_flight_until)
+            _START_ATTEMPT,
+            {
+                "delivery_id": record.id,
+                "seen_attempts": record.attempts,
+                "attempts": record.attempts + 1,
+                "in_flight_until": in_flight_until,
+            },
         )
         return changed.rowcount == 1
 
     async def mark_sent(self, delivery_id: str, result: dict[str, Any]) -> None:
-        await self._session.execute(
-            update(DELIVERIES)
-            .where(DELIVERIES.c.id == delivery_id)
-            .values(status="sent", result=result, error=None, error_code=None, in_flight_until=None)
-        )
+        await self._session.execute(_MARK_SENT, {"delivery_id": delivery_id, "result": result})
 
     async def record_error(self, delivery_id: str, error: str, *, final: bool, error_code: str | None = None) -> None:
         """Keeps the error; a final (non-retryable) one fails the delivery, any other leaves it pending for a retry."""
