@@ -19,12 +19,14 @@ def is_sqlite(url: str) -> bool:
 _JSON_CODEC = {"json_serializer": json_codec.dumps, "json_deserializer": json_codec.loads}
 
 
+SQLITE_BUSY_TIMEOUT_SECONDS = 30
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     # WAL lets readers run beside the one writer; foreign keys are off by default in SQLite.
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
 
 
@@ -35,7 +37,8 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         parsed = make_url(url)
         if parsed.drivername == "sqlite+aiosqlite":  # the same driver, a statement in one trip to its thread
             parsed = parsed.set(drivername=f"sqlite+{sqlite_driver.DRIVER}")
-        engine = create_async_engine(parsed, connect_args={"timeout": 30}, **kwargs)
+        # timeout: how long a statement waits for another connection's lock (sqlite3 sets SQLite's busy timeout).
+        engine = create_async_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, **kwargs)
@@ -48,7 +51,9 @@ def create_sqlite_thread_engine(url: str) -> Engine:
     if not is_sqlite(url):
         raise ValueError("a thread engine is for SQLite only")
     sync_url = make_url(url).set(drivername="sqlite+pysqlite")
-    engine = sqlalchemy.create_engine(sync_url, connect_args={"timeout": 30, "check_same_thread": False}, **_JSON_CODEC)
+    engine = sqlalchemy.create_engine(
+        sync_url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False}, **_JSON_CODEC
+    )
     event.listen(engine, "connect", _sqlite_pragmas)
     return engine
 

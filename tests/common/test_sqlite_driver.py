@@ -1,9 +1,11 @@
 """The one-trip SQLite driver (services/common/sqlite_driver.py): what SQLAlchemy reads of a statement (rows,
-description, row counts, last row ids, RETURNING, executemany, errors) is right, and a statement is one trip to
-aiosqlite's thread."""
+description, row counts, last row ids, RETURNING, executemany, errors) is right, a write is one trip to aiosqlite's
+thread, and a read that SQLite answers at once is none (one that would wait on a lock or run long still gets its
+answer, through the thread)."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -75,13 +77,15 @@ class TripCounter:
         monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
 
 
-async def test_a_statement_is_one_trip_to_the_driver_thread(engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_write_is_one_trip_and_a_read_none(engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch) -> None:
     async with engine.connect() as connection:
         await connection.execute(text("SELECT 1"))  # the connection and its transaction are set up before counting
         trips = TripCounter(monkeypatch)
-        rows = await connection.execute(select(PEOPLE.c.id, PEOPLE.c.name))
-        assert rows.all() == []
+        await connection.execute(insert(PEOPLE).values(name="ada"))
         assert trips.calls == ["_run"]  # SQLAlchemy's own adapter takes four: cursor, execute, fetch, close
+        rows = await connection.execute(select(PEOPLE.c.id, PEOPLE.c.name))
+        assert rows.all() == [(1, "ada")]  # the transaction's own write, read on the loop's thread
+        assert trips.calls == ["_run"]
 
 
 async def test_ending_a_read_costs_no_trip_and_a_write_is_still_committed(
@@ -94,19 +98,65 @@ async def test_ending_a_read_costs_no_trip_and_a_write_is_still_committed(
     async with engine.connect() as connection:  # checked in with a rollback when the block ends
         assert (await connection.execute(select(PEOPLE.c.name))).all() == []
         await connection.commit()  # SQLite opened no transaction for the read: nothing to end
-    assert trips.calls == ["_run"]
+    assert trips.calls == []
 
     async with engine.connect() as connection:
         await connection.execute(insert(PEOPLE).values(name="ada"))
         await connection.commit()
         await connection.execute(insert(PEOPLE).values(name="alan"))
-    assert trips.calls[1:] == ["_run", "commit", "_run", "rollback"]  # the write, its commit; the other rolled back
+    assert trips.calls == ["_run", "commit", "_run", "rollback"]  # the write, its commit; the other rolled back
     with sqlite3.connect(tmp_path / "driver.db") as other:  # what another connection sees
         assert other.execute("SELECT name FROM people").fetchall() == [("ada",)]
 
 
+async def test_a_read_that_would_wait_for_a_lock_waits_in_the_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A database in SQLite's rollback-journal mode, where a writer's exclusive lock keeps readers out (in WAL mode,
+    # which the services use, readers wait only in rare cases, such as another process recovering the database).
+    engine = create_async_engine(f"sqlite+{DRIVER}:///{tmp_path / 'journal.db'}", connect_args={"timeout": 30})
+    holder = sqlite3.connect(tmp_path / "journal.db", isolation_level=None)
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(METADATA.create_all)
+            await connection.execute(insert(PEOPLE).values(name="ada"))
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+            holder.execute("BEGIN EXCLUSIVE")
+            holder.execute("INSERT INTO people (name) VALUES ('alan')")
+            trips = TripCounter(monkeypatch)
+            read = asyncio.create_task(connection.execute(select(PEOPLE.c.name).order_by(PEOPLE.c.id)))
+            async with asyncio.timeout(10):
+                while not trips.calls and not read.done():  # the read tried here, met the lock, went to the thread
+                    await asyncio.sleep(0.01)
+            await asyncio.sleep(0.1)
+            assert not read.done()  # waiting in the thread, on SQLite's busy timeout
+            holder.execute("COMMIT")
+            assert (await read).scalars().all() == ["ada", "alan"]
+            assert trips.calls == ["_run"]
+    finally:
+        holder.close()
+        await engine.dispose()
+
+
+async def test_a_long_read_goes_to_the_thread_and_its_transaction_goes_on(
+    engine: AsyncEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with engine.connect() as connection:
+        await connection.execute(insert(PEOPLE), [{"name": f"person {index}"} for index in range(1000)])  # not committed
+        trips = TripCounter(monkeypatch)
+        # A million pairs: far past the work a read may do on the loop's thread.
+        pairs = await connection.execute(text("SELECT count(*) FROM people AS a, people AS b WHERE a.id <> b.id"))
+        assert pairs.scalar_one() == 1000 * 999
+        assert trips.calls == ["_run"]
+        # Stopping the read on the loop's thread undid nothing of the transaction around it.
+        assert (await connection.execute(text("SELECT count(*) FROM people"))).scalar_one() == 1000
+        await connection.commit()
+    with sqlite3.connect(tmp_path / "driver.db") as other:
+        assert other.execute("SELECT count(*) FROM people").fetchone() == (1000,)
+
+
 async def test_an_engine_given_its_own_connection_creator(tmp_path: Path) -> None:
-    # create_async_engine(async_creator=...) hands the driver a ready aiosqlite connection instead of a path.
+    # create_async_engine(async_creator=...) hands the driver a ready aiosqlite connection instead of a path; made in
+    # aiosqlite's thread for that thread alone, so its reads make the trip too.
     engine = create_async_engine(f"sqlite+{DRIVER}://", async_creator=lambda: aiosqlite.connect(tmp_path / "own.db"))
     try:
         async with engine.connect() as connection:
