@@ -1,5 +1,6 @@
 """SQLAlchemy's aiosqlite dialect with a cursor that runs each statement whole (execute, fetch, close) in one
-hand-off to aiosqlite's thread; registered as `sqlite+aiosqlite_onehop`, which services.common.db uses for SQLite.
+hand-off to aiosqlite's thread, or a read that SQLite answers at once in none; registered as
+`sqlite+aiosqlite_onehop`, which services.common.db uses for SQLite.
 
 SQLAlchemy's own adapter awaits each DBAPI step separately: making the cursor, executing, fetching and closing are
 four trips to aiosqlite's thread and back, and on this machine each costs about 0.08 ms of CPU (thread wake-ups and
@@ -37,7 +38,7 @@ _READ = re.compile(r"\s*SELECT\b", re.IGNORECASE)
 READ_HERE_CHECK_EVERY = 5_000
 READ_HERE_CHECKS = 10
 # What stops a read on the loop's thread and sends it to the driver's thread instead: a lock it would wait for (there
-# is no busy wait on this thread) or the cap on its work. Neither changed anything: a SELECT that fails is only undone.
+# is no busy wait on this thread) or the cap on its work. A SELECT stopped for either reason changed nothing.
 _RETRY_IN_THREAD = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_INTERRUPT}
 
 
