@@ -45,8 +45,8 @@ _RETRY_IN_THREAD = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_I
 def _run(
     connection: sqlite3.Connection, operation: str, parameters: Any
 ) -> tuple[Any, list[Any], int, int | None, bool]:
-    """In aiosqlite's thread: the statement's description, rows, row count, last row id, and whether a transaction is
-    open after it."""
+    """Runs the statement whole (in aiosqlite's thread, or for a read on the loop's, through _read_here): its
+    description, rows, row count, last row id, and whether a transaction is open after it."""
     cursor = connection.cursor()
     try:
         if parameters is None:

@@ -42,6 +42,9 @@ class IdempotencyKeyReused(FailedPrecondition):
 class DeliveryInFlight(Unavailable):
     """Another call is sending this key right now: retry later and get its result."""
 
+    def __init__(self, idempotency_key: str) -> None:
+        super().__init__(f"a call with idempotency key {idempotency_key!r} is in flight; retry later")
+
 
 class DeliveryFailedBefore(CxflowError):
     """The first call with this key failed for good; repeats answer with its status and message."""
@@ -140,7 +143,7 @@ class Deliveries:
                 if isinstance(earlier, Outcome):
                     return earlier
                 if not await deliveries.start_attempt(earlier, in_flight_until=lease_until):
-                    raise DeliveryInFlight(f"a call with idempotency key {idempotency_key!r} is in flight; retry later")
+                    raise DeliveryInFlight(idempotency_key)
                 delivery = replace(earlier, attempts=earlier.attempts + 1)
             # The pending record must be durable before anything goes out. A crash after this line leaves
             # it pending, and a call after the lease sends again (at least once, never silently zero times).
@@ -185,7 +188,7 @@ class Deliveries:
             # A refusal is final for this key: answer it again rather than knocking on the provider twice.
             raise DeliveryFailedBefore(delivery.error or "this delivery failed before", delivery.error_code or "")
         if delivery.in_flight_until is not None and _aware(delivery.in_flight_until) > now:
-            raise DeliveryInFlight(f"a call with idempotency key {idempotency_key!r} is in flight; retry later")
+            raise DeliveryInFlight(idempotency_key)
         return delivery
 
 

@@ -6,9 +6,8 @@ caller's session (a failed send) leaves nothing stale behind."""
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, select, update
@@ -42,10 +41,10 @@ _GET = select(*_RECORD_COLUMNS).where(
     DELIVERIES.c.organization_id == bindparam("organization_id"),
     DELIVERIES.c.idempotency_key == bindparam("idempotency_key"),
 )
+# The id and the timestamps come from the columns' defaults; RETURNING gives the id back.
 _CLAIM_COLUMNS = (
-    "id", "organization_id", "idempotency_key", "channel", "status", "request_fingerprint", "attempts",
-    "in_flight_until", "created_at", "updated_at",
-)  # fmt: skip
+    "organization_id", "idempotency_key", "channel", "status", "request_fingerprint", "attempts", "in_flight_until"
+)
 _CLAIM = {
     dialect: insert(DELIVERIES)
     .values({name: bindparam(name) for name in _CLAIM_COLUMNS})
@@ -90,28 +89,25 @@ class DeliveryRepository:
         """Records the key as pending, its first attempt in flight until in_flight_until; None when the key has a
         record already. One statement (INSERT .. ON CONFLICT DO NOTHING): of concurrent callers, in this process or
         another, the unique constraint lets exactly one claim the key."""
-        now = datetime.now(UTC)
-        record = DeliveryRecord(
-            id=str(uuid.uuid4()),
-            status="pending",
-            request_fingerprint=request_fingerprint,
-            attempts=1,
-            in_flight_until=in_flight_until,
-        )
         values = {
-            "id": record.id,
             "organization_id": organization_id,
             "idempotency_key": idempotency_key,
             "channel": channel,
-            "status": record.status,
+            "status": "pending",
             "request_fingerprint": request_fingerprint,
-            "attempts": record.attempts,
+            "attempts": 1,
             "in_flight_until": in_flight_until,
-            "created_at": now,
-            "updated_at": now,
         }
-        claimed = await self._session.execute(_CLAIM[self._session.get_bind().dialect.name], values)
-        return record if claimed.first() is not None else None
+        claimed = (await self._session.execute(_CLAIM[self._session.get_bind().dialect.name], values)).first()
+        if claimed is None:
+            return None
+        return DeliveryRecord(
+            id=claimed.id,
+            status=values["status"],
+            request_fingerprint=request_fingerprint,
+            attempts=values["attempts"],
+            in_flight_until=in_flight_until,
+        )
 
     async def start_attempt(self, record: DeliveryRecord, in_flight_until: datetime | None = None) -> bool:
         """Counts another attempt of a pending record, in flight until in_flight_until. False when the record changed
